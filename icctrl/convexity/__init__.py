@@ -1,0 +1,1 @@
+"""The one place where convexity, monotonicity and Lipschitz questions are answered."""
