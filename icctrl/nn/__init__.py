@@ -1,0 +1,12 @@
+"""The model zoo: input-convex networks (ICNN, PICNN, ICRNN, IC-LSTM, ICLRNN) and baselines (LRNN, RNN, LSTM)."""
+
+from icctrl.nn._base import Doubling, SequenceModel
+from icctrl.nn._constraints import NonNegative, NonNegSpectral, SpectralBound, constrain
+from icctrl.nn._iclstm import ICLSTM
+from icctrl.nn._icnn import ICNN, PICNN
+from icctrl.nn._recurrent import ICLRNN, ICRNN, LRNN, LSTM, RNN
+from icctrl.nn._registry import MODELS, build
+from icctrl.nn._scaled import Scaled
+
+__all__ = ["Doubling", "SequenceModel", "NonNegative", "NonNegSpectral", "SpectralBound", "constrain", "ICLSTM",
+           "ICNN", "PICNN", "ICLRNN", "ICRNN", "LRNN", "LSTM", "RNN", "MODELS", "build", "Scaled"]

@@ -1,0 +1,205 @@
+"""Recurrent models: ICRNN and ICLRNN (input-convex), LRNN (Lipschitz, not convex), RNN and LSTM baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from icctrl.convexity._expr import Sym, Tracer
+from icctrl.convexity._lattice import ATOMS, S, sign_of
+from icctrl.errors import InvalidValueError
+from icctrl.nn._base import Doubling, SequenceModel, recurrence_bound, spectral_norm, window_norm
+from icctrl.nn._base import activation as get_activation
+from icctrl.nn._constraints import constrain, nonneg_init_
+
+
+def _linear(n_in: int, n_out: int, kind: str | None, bias: bool = False, gain: float = 1.0) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out, bias=bias)
+    if kind in ("nonneg", "nonneg_spectral"):
+        nonneg_init_(lin.weight, gain)
+    if kind:
+        constrain(lin, "weight", kind)
+    return lin
+
+
+class _ElmanStack(SequenceModel):
+    """h^l_t = σ(W_l in^l_t + U_l h^l_(t−1) + S_l x̂_t + b_l); y_t = V h^L_t + D x̂_t + c.
+
+    Subclasses choose the weight constraint, whether inputs are doubled and whether skips exist.
+    """
+
+    recurrent = True
+    constraint: str | None = None
+    has_skip = False
+    default_activation = "relu"
+
+    def __init__(self, n_in: int, n_out: int, hidden: int = 64, layers: int = 2, activation: str | None = None,
+                 doubled: Sequence[int] | bool | None = None):
+        activation = activation or self.default_activation
+        super().__init__(n_in, n_out, hidden=hidden, layers=layers, activation=activation,
+                         doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled)
+        if layers < 1 or hidden < 1:
+            raise InvalidValueError(f"{type(self).__name__} needs layers >= 1 and hidden >= 1")
+        self.act, self.atom = get_activation(activation)
+        self.doubling = Doubling(n_in, self._default_doubling(doubled))
+        nx, H, c = self.doubling.n_out, hidden, self.constraint
+        self.w_in = nn.ModuleList([_linear(nx if k == 0 else H, H, c, bias=True) for k in range(layers)])
+        self.w_rec = nn.ModuleList([_linear(H, H, c, gain=0.5) for _ in range(layers)])
+        self.w_skip = nn.ModuleList([_linear(nx, H, c) for _ in range(1, layers)] if self.has_skip else [])
+        self.w_out = _linear(H, n_out, c, bias=True)
+        self.w_out_skip = _linear(nx, n_out, c) if self.has_skip else None
+        self.hidden, self.layers = hidden, layers
+
+    def _default_doubling(self, doubled):
+        return doubled
+
+    def forward_window(self, x: torch.Tensor) -> torch.Tensor:
+        xh = self.doubling(x)
+        seq = xh
+        for k in range(self.layers):
+            pre = self.w_in[k](seq)
+            if k > 0 and self.has_skip:
+                pre = pre + self.w_skip[k - 1](xh)
+            U = self.w_rec[k].weight
+            h = x.new_zeros(x.shape[0], self.hidden)
+            hs = []
+            for t in range(x.shape[1]):
+                h = self.act(pre[:, t] + h @ U.T)
+                hs.append(h)
+            seq = torch.stack(hs, dim=1)
+        y = self.w_out(seq)
+        return y + self.w_out_skip(xh) if self.has_skip else y
+
+    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
+        name = type(self).__name__
+        xh = [self.doubling.trace(tr, f, f"{name} input (t={t})") for t, f in enumerate(xs)]
+        seq = xh
+        for k in range(self.layers):
+            h = tr.constant("initial state", S.ZERO)
+            out = []
+            for t, s in enumerate(seq):
+                lab = f"{name} layer {k} (t={t})"
+                terms = [tr.linear(s, sign_of(self.w_in[k].weight.detach()), f"{lab} W_in"),
+                         tr.linear(h, sign_of(self.w_rec[k].weight.detach()), f"{lab} W_rec")]
+                if k > 0 and self.has_skip:
+                    terms.append(tr.linear(xh[t], sign_of(self.w_skip[k - 1].weight.detach()), f"{lab} skip"))
+                h = tr.activation(tr.add(*terms, label=lab), self.atom, f"{lab} {self.atom.name}")
+                out.append(h)
+            seq = out
+        ys = []
+        for t, h in enumerate(seq):
+            lab = f"{name} output (t={t})"
+            y = tr.linear(h, sign_of(self.w_out.weight.detach()), lab)
+            if self.has_skip:
+                y = tr.add(y, tr.linear(xh[t], sign_of(self.w_out_skip.weight.detach()), f"{lab} skip"), label=lab)
+            ys.append(y)
+        return ys
+
+    def lipschitz_bound(self, window: int = 1) -> float:
+        """Whole window in, whole window out, 2-norms; grows with the window unless ‖U‖·Lσ < 1."""
+        eye = torch.eye(window, dtype=torch.float64)
+        xin = self.doubling.gain * eye
+        coef = xin
+        for k in range(self.layers):
+            inp = spectral_norm(self.w_in[k].weight) * coef
+            if k > 0 and self.has_skip:
+                inp = inp + spectral_norm(self.w_skip[k - 1].weight) * xin
+            coef = recurrence_bound(inp, 1.0, spectral_norm(self.w_rec[k].weight), self.atom.lipschitz)
+        out = spectral_norm(self.w_out.weight) * coef
+        if self.has_skip:
+            out = out + spectral_norm(self.w_out_skip.weight) * xin
+        return window_norm(out)
+
+
+class ICRNN(_ElmanStack):
+    """Input-convex RNN (Chen, Shi, Zhang 2019): non-negative weights, input [x, −x], non-negative skips.
+    Jointly convex over the window by plain composition."""
+
+    name = "icrnn"
+    constraint = "nonneg"
+    has_skip = True
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.convex_inputs = tuple(range(self.n_in))
+
+
+class ICLRNN(_ElmanStack):
+    """Input-convex Lipschitz RNN: non-negative weights with spectral norm ≤ 1, ReLU, input [x, −x].
+
+    Jointly convex over the window; each step (x̂_t, h_(t−1)) → h_t is 1-Lipschitz in each argument, and the
+    [x, −x] doubling costs a factor √2 in x.
+    """
+
+    name = "iclrnn"
+    constraint = "nonneg_spectral"
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.convex_inputs = tuple(range(self.n_in))
+
+    def step_lipschitz(self) -> dict[str, float]:
+        """Certified constants of the per-step map in each argument (layer 0)."""
+        lsig = self.atom.lipschitz
+        return {"x_hat": lsig * spectral_norm(self.w_in[0].weight),
+                "x": lsig * spectral_norm(self.w_in[0].weight) * self.doubling.gain,
+                "h_prev": lsig * spectral_norm(self.w_rec[0].weight)}
+
+
+class LRNN(_ElmanStack):
+    """Lipschitz RNN: weights of spectral norm ≤ 1 with any sign, tanh: 1-Lipschitz steps, not convex."""
+
+    name = "lrnn"
+    constraint = "spectral"
+    default_activation = "tanh"
+
+    def _default_doubling(self, doubled):
+        return False if doubled is None else doubled
+
+
+class RNN(_ElmanStack):
+    """Plain Elman RNN (tanh), the unconstrained baseline."""
+
+    name = "rnn"
+    constraint = None
+    default_activation = "tanh"
+
+    def _default_doubling(self, doubled):
+        return False if doubled is None else doubled
+
+
+class LSTM(SequenceModel):
+    """torch.nn.LSTM with a linear read-out, the unconstrained baseline (cuDNN/fused kernels)."""
+
+    name = "lstm"
+    recurrent = True
+
+    def __init__(self, n_in: int, n_out: int, hidden: int = 64, layers: int = 2):
+        super().__init__(n_in, n_out, hidden=hidden, layers=layers)
+        self.lstm = nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, n_out)
+        self.hidden, self.layers = hidden, layers
+
+    def forward_window(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.lstm(x)[0])
+
+    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
+        sig, tanh = ATOMS["sigmoid"], ATOMS["tanh"]
+        h = c = tr.constant("initial state", S.ZERO)
+        ys = []
+        for t, feats in enumerate(xs):
+            lab = f"LSTM layer 0 (t={t})"
+            x = tr.concat(*feats, label=f"input[t={t}]")
+            pre = tr.add(tr.linear(x, S.UNKNOWN, f"{lab} W_ih"), tr.linear(h, S.UNKNOWN, f"{lab} W_hh"), label=lab)
+            i, f, o = (tr.activation(pre, sig, f"{lab} {g} gate (sigmoid)") for g in "ifo")
+            g = tr.activation(pre, tanh, f"{lab} cell candidate (tanh)")
+            c = tr.add(tr.mul(f, c, f"{lab} f ⊙ c"), tr.mul(i, g, f"{lab} i ⊙ g"), label=f"{lab} cell")
+            h = tr.mul(o, tr.activation(c, tanh, f"{lab} tanh(c)"), f"{lab} o ⊙ tanh(c)")
+            ys.append(tr.linear(h, S.UNKNOWN, f"LSTM output (t={t})"))
+        return ys
+
+    def lipschitz_bound(self, window: int = 1) -> float:
+        # Gated products need bounds on the states; no spectral-norm product bound is derived for them.
+        return float("inf")
