@@ -5,8 +5,8 @@ from icctrl.nn._constraints import NonNegative, NonNegSpectral, SpectralBound, c
 from icctrl.nn._iclstm import ICLSTM
 from icctrl.nn._icnn import ICNN, PICNN
 from icctrl.nn._recurrent import ICLRNN, ICRNN, LRNN, LSTM, RNN
-from icctrl.nn._registry import MODELS, build
+from icctrl.nn._registry import MODELS, build, from_config
 from icctrl.nn._scaled import Scaled
 
 __all__ = ["Doubling", "SequenceModel", "NonNegative", "NonNegSpectral", "SpectralBound", "constrain", "ICLSTM",
-           "ICNN", "PICNN", "ICLRNN", "ICRNN", "LRNN", "LSTM", "RNN", "MODELS", "build", "Scaled"]
+           "ICNN", "PICNN", "ICLRNN", "ICRNN", "LRNN", "LSTM", "RNN", "MODELS", "build", "from_config", "Scaled"]

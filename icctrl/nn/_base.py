@@ -50,7 +50,8 @@ class SequenceModel(nn.Module):
             if not isinstance(v, int) or v < 1:
                 raise InvalidValueError(f"{k} must be a positive integer, got {v!r}")
         self.n_in, self.n_out = n_in, n_out
-        self.config = {"n_in": n_in, "n_out": n_out, **config}
+        self.config = {"name": getattr(type(self), "name", type(self).__name__.lower()), "n_in": n_in, "n_out": n_out,
+                       **config}
         self.input_names: tuple[str, ...] | None = None
         self.output_names: tuple[str, ...] | None = None
 

@@ -21,3 +21,13 @@ def build(name: str, n_in: int, n_out: int, hidden: int = 64, layers: int = 2, *
     except (KeyError, AttributeError):
         raise UnknownNameError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
     return cls(n_in, n_out, hidden=hidden, layers=layers, **kwargs)
+
+
+def from_config(config: dict) -> SequenceModel:
+    """Rebuild a model from its `.config` (as stored in checkpoints)."""
+    cfg = dict(config)
+    try:
+        name, n_in, n_out = cfg.pop("name"), cfg.pop("n_in"), cfg.pop("n_out")
+    except KeyError as exc:
+        raise UnknownNameError(f"model config lacks the key {exc.args[0]!r}: {config}") from None
+    return build(name, n_in, n_out, **cfg)

@@ -30,6 +30,7 @@ class Scaled(SequenceModel):
 
     def __init__(self, model: SequenceModel, in_offset, in_scale, out_offset, out_scale):
         super().__init__(model.n_in, model.n_out)
+        self.inner_config = dict(model.config)
         self.model = model
         self.recurrent = model.recurrent
         self.convex_inputs = model.convex_inputs
@@ -40,7 +41,7 @@ class Scaled(SequenceModel):
             if name.endswith("scale") and not bool((t > 0).all()):
                 raise InvalidValueError(f"{name} must be positive (a negative scale flips convexity), got {t.tolist()}")
             self.register_buffer(name, t.to(torch.get_default_dtype()))
-        self.config = {"scaled": True, **model.config}
+        self.config = dict(model.config)
 
     @property
     def name(self) -> str:
