@@ -13,15 +13,12 @@ from icctrl.convexity._lipschitz import lipschitz_bound
 __all__ = ["Certificate", "certify", "register_rule", "run_trace", "summarize", "trace_module", "Sym", "Tracer",
            "ATOMS", "Atom", "Curvature", "Mono", "Sign", "sign_of", "lipschitz_bound"]
 
-try:  # the numeric checks live in their own module
-    from icctrl.convexity._numeric import (  # noqa: F401
-        CheckResult,
-        hessian_check,
-        jensen_check,
-        lipschitz_estimate,
-        monotonicity_check,
-    )
+from icctrl.convexity._numeric import (
+    CheckResult,
+    hessian_check,
+    jensen_check,
+    lipschitz_estimate,
+    monotonicity_check,
+)
 
-    __all__ += ["CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate", "monotonicity_check"]
-except ImportError:  # pragma: no cover
-    pass
+__all__ += ["CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate", "monotonicity_check"]
