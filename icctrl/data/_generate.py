@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,6 +63,8 @@ def generate(
     steps = positive_int(steps if steps is not None else (1 if layout == "one_step" else window), "steps")
     if stride is not None:
         stride = positive_int(stride, "stride")
+    if layout == "one_step" and stride is not None:
+        raise InvalidValueError(f"stride={stride!r} applies to the multi_step layout only")
     if input_grid is not None:
         input_grid = positive_int(input_grid, "input_grid")
     hold = _check_hold(hold)
@@ -172,7 +175,10 @@ def generate(
         rng_noise,
     )
     if cache:
-        ds.save(path)
+        try:
+            ds.save(path)
+        except OSError as exc:
+            warnings.warn(f"could not cache the dataset at {str(path)!r}: {exc}", stacklevel=2)
     return ds
 
 

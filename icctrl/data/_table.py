@@ -54,6 +54,8 @@ def from_table(
     """
     layout = check_layout(layout)
     window = positive_int(window, "window")
+    if layout == "one_step" and stride is not None:
+        raise InvalidValueError(f"stride={stride!r} applies to the multi_step layout only")
     val_frac, test_frac = check_fractions(val_frac, test_frac)
     noise_std = check_noise(noise_std)
     if fill is not None and fill not in FILLS:
@@ -75,8 +77,9 @@ def from_table(
     values = _numeric(frame, [*outputs, *inputs], source)
     nx = len(outputs)
     times = _times(frame, time, source) if time is not None else None
-    dt_val = _period(dt, times, frame, time, source)
     groups = _groups(frame, traj)
+    steps = None if times is None else np.concatenate([np.diff(times[rows]) for _, rows in groups])
+    dt_val = _period(dt, steps, time, source)
 
     series: list[tuple[np.ndarray, np.ndarray]] = []
     n_filled = 0
@@ -84,7 +87,7 @@ def from_table(
         where = f"{source}" if traj is None else f"{source} ({traj}={label!r})"
         v = values[rows]
         t = None if times is None else times[rows]
-        row_labels = frame.index.to_numpy()[rows]
+        row_labels = frame.index.to_numpy()[rows].tolist()
         if t is not None:
             _check_increasing(t, row_labels, where, time)
         if resample is not None and resample is not False:
@@ -187,7 +190,9 @@ def _read(path_or_frame: Any) -> tuple[Any, str]:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path, float_precision="round_trip")
+            # pandas 3 parses floats exactly by default; pandas 2 needs "round_trip" for that
+            exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+            frame = pd.read_csv(path, **exact)
         elif suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         else:
@@ -221,7 +226,7 @@ def _numeric(frame: Any, cols: list[str], source: str) -> np.ndarray:
         num = pd.to_numeric(col, errors="coerce")
         bad = num.isna() & col.notna()
         if bad.any():
-            rows = list(frame.index[bad.to_numpy()][:SHOW])
+            rows = frame.index[bad.to_numpy()][:SHOW].tolist()
             raise DataError(
                 f"{source}: column {c!r} has non-numeric values at rows {rows}: "
                 f"{col[bad].head(SHOW).tolist()}"
@@ -243,24 +248,23 @@ def _times(frame: Any, time: str, source: str) -> np.ndarray:
     col = frame[time]
     if _is_datetime(col):
         if col.isna().any():
-            rows = list(frame.index[col.isna().to_numpy()][:SHOW])
+            rows = frame.index[col.isna().to_numpy()][:SHOW].tolist()
             raise DataError(f"{source}: time column {time!r} is missing at rows {rows}")
         return ((col - col.iloc[0]) / pd.Timedelta(seconds=1)).to_numpy(dtype=float)
     t = _numeric(frame, [time], source)[:, 0]
     if not np.all(np.isfinite(t)):
-        rows = list(frame.index[~np.isfinite(t)][:SHOW])
+        rows = frame.index[~np.isfinite(t)][:SHOW].tolist()
         raise DataError(f"{source}: time column {time!r} is NaN or infinite at rows {rows}")
     return t
 
 
-def _period(dt: Any, times: np.ndarray | None, frame: Any, time: str | None, source: str) -> float | None:
+def _period(dt: Any, steps: np.ndarray | None, time: str | None, source: str) -> float | None:
     """dt as a positive float (timedeltas and strings as seconds), or the median time step."""
     import pandas as pd
 
     if dt is None:
-        if times is None or len(times) < 2:
+        if steps is None or len(steps) == 0:
             return None
-        steps = np.diff(times)
         return _positive(float(np.median(steps)), f"{source}: median step of time column {time!r}")
     if isinstance(dt, (str, pd.Timedelta, np.timedelta64)) or hasattr(dt, "total_seconds"):
         try:
@@ -286,22 +290,22 @@ def _groups(frame: Any, traj: str | None) -> list[tuple[Any, np.ndarray]]:
         return [(None, np.arange(len(frame)))]
     codes, labels = frame[traj].factorize(sort=False)
     if (codes < 0).any():
-        rows = list(frame.index[codes < 0][:SHOW])
+        rows = frame.index[codes < 0][:SHOW].tolist()
         raise DataError(f"trajectory column {traj!r} is missing at rows {rows}")
-    return [(labels[g], np.flatnonzero(codes == g)) for g in range(len(labels))]
+    return [(label, np.flatnonzero(codes == g)) for g, label in enumerate(labels.tolist())]
 
 
-def _check_increasing(t: np.ndarray, rows: np.ndarray, where: str, time: str) -> None:
+def _check_increasing(t: np.ndarray, rows: list, where: str, time: str) -> None:
     bad = np.flatnonzero(np.diff(t) <= 0)
     if len(bad):
-        pairs = [(rows[i], rows[i + 1], t[i], t[i + 1]) for i in bad[:SHOW]]
+        pairs = [(rows[i], rows[i + 1], float(t[i]), float(t[i + 1])) for i in bad[:SHOW]]
         raise DataError(
             f"{where}: time column {time!r} must increase strictly; rows (row, next, t, t_next): {pairs}"
         )
 
 
 def _regularise(
-    v: np.ndarray, t: np.ndarray, dt: float, tol: float, rows: np.ndarray, where: str, time: str
+    v: np.ndarray, t: np.ndarray, dt: float, tol: float, rows: list, where: str, time: str
 ) -> tuple[np.ndarray, np.ndarray, list]:
     """Check steps are whole multiples of dt; missing samples become NaN rows, listed as gaps."""
     ratio = np.diff(t) / dt
@@ -361,7 +365,7 @@ def _fill(
 
 
 def _resample(
-    v: np.ndarray, t: np.ndarray, period: float, nx: int, fill: str | None, rows: np.ndarray, where: str, cols: list
+    v: np.ndarray, t: np.ndarray, period: float, nx: int, fill: str | None, rows: list, where: str, cols: list
 ) -> tuple[np.ndarray, int]:
     """Values on the grid t_0 + k * period: outputs by linear interpolation, inputs by zero-order hold."""
     v, n_filled = _fill(v, t, nx, fill, rows, where, cols)

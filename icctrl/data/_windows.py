@@ -43,6 +43,8 @@ def check_trajectories(X: Any, U: Any) -> tuple[np.ndarray, np.ndarray]:
 def window_starts(layout: str, T: int, window: int, stride: int | None) -> np.ndarray:
     """First time index of every window in a trajectory with T transitions."""
     if layout == "one_step":
+        if stride is not None:
+            raise InvalidValueError(f"stride={stride!r} applies to the multi_step layout only")
         if T % window:
             raise ShapeError(
                 f"one_step layout: trajectory length {T} must be a multiple of window={window} sub-steps"

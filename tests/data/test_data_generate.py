@@ -193,8 +193,9 @@ def test_cstr_dataset_default_size_and_speed(_tmp_cache):
     assert time.perf_counter() - t0 < 1.0
 
 
-@pytest.mark.slow
-def test_cstr_multi_step_default_has_thousands_of_windows():
+def test_cstr_multi_step_default_has_thousands_of_windows(cstr):
     ds = cstr_dataset("multi_step")
-    assert len(ds) > 2500 and ds.meta["n_dropped"] > 0
-    assert ds.splits["train"].size > 5 * ds.splits["test"].size / 2
+    assert len(ds) > 2500 and ds.meta["n_dropped"] > 0 and ds.inputs.shape[1:] == (10, 4)
+    assert np.all(cstr.lyapunov(ds.targets) <= ds.meta["region_level"])
+    with pytest.raises(InvalidValueError, match="stride=2"):
+        cstr_dataset("one_step", stride=2)
