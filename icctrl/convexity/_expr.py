@@ -111,6 +111,7 @@ class Tracer:
     def __init__(self, groups: tuple[str, ...]):
         self.groups = tuple(groups)
         self.reasons: list[str] = []
+        self.scope = ""  # prefix for reasons, e.g. "horizon step 2: " when a model is rolled out
 
     # -- leaves -------------------------------------------------------------------------------------
     def input(self, group: str | None, label: str, sign: Sign = S.UNKNOWN) -> Sym:
@@ -125,7 +126,7 @@ class Tracer:
 
     def _fail(self, result: Sym, rule: str) -> Sym:
         if result.curvature == C.UNKNOWN:
-            self.reasons.append(f"{result.label}: {rule}")
+            self.reasons.append(f"{self.scope}{result.label}: {rule}")
         return result
 
     # -- affine maps --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, Atom
+from icctrl.convexity._lattice import ATOMS, Atom, C, curv_flip
 from icctrl.errors import InvalidValueError, ShapeError, UnknownNameError
 
 ACTIVATIONS = {
@@ -106,6 +106,12 @@ class Doubling(nn.Module):
 
     def trace(self, tr: Tracer, feats: list[Sym], label: str) -> Sym:
         neg = [tr.neg(feats[i], f"−{feats[i].label}") for i in self.doubled]
+        for i in self.doubled:
+            if feats[i].curvature in (C.CONVEX, C.CONCAVE):
+                tr.reasons.append(
+                    f"{tr.scope}{label} [x, −x]: −({feats[i].label}) of a {feats[i].curvature.value} (non-affine) "
+                    f"input is {curv_flip(feats[i].curvature).value}: feeding a prediction back into the [x, −x] "
+                    "doubling breaks convexity")
         return tr.concat(*feats, *neg, label=f"{label} [x, −x]")
 
     @property

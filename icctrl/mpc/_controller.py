@@ -1,0 +1,107 @@
+"""`Controller`: an MPC problem compiled once for one solver, solved every step with a warm start, and a safe
+action whenever a solve fails."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.mpc._problem import MPCProblem
+from icctrl.mpc._solvers import make_solver
+
+SUCCESS = "success"
+
+
+class Controller:
+    """`step(x) -> (u, info)` on the current state in physical units.
+
+    Failure behaviour: when the solver fails, hits its iteration or time limit, or returns a non-finite or
+    out-of-bounds iterate, the controller never applies that iterate. It applies the previous plan shifted by
+    one step (status "fallback_shifted"); with no previous plan left it holds the last applied input clipped
+    to the bounds, or the reference input on the first step (status "fallback_hold"). Counters in `stats`.
+    """
+
+    def __init__(self, problem: MPCProblem, solver: str = "ipopt", *, warm_start: bool = True,
+                 state_bounds: tuple | None = None, **solver_options):
+        self.problem, self.solver_name, self.warm_start = problem, str(solver).lower(), warm_start
+        self.backend = make_solver(problem, solver, **solver_options)
+        self.state_bounds = state_bounds
+        self.stats: Counter = Counter()
+        self.reset()
+
+    @property
+    def certificate(self):
+        return self.problem.certificate()
+
+    def reset(self) -> None:
+        """Forget the previous plan and multipliers (start of an episode)."""
+        self._plan: np.ndarray | None = None  # remaining planned inputs, physical units
+        self._v: np.ndarray | None = None
+        self._u_last: np.ndarray | None = None
+        self.backend.reset()
+
+    def _check_state(self, x) -> np.ndarray:
+        arr = np.asarray(x, dtype=float)
+        if arr.shape != (self.problem.nx,):
+            raise ShapeError(f"state x must have shape ({self.problem.nx},), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidValueError(f"state x contains non-finite values: {arr.tolist()}")
+        if self.state_bounds is not None:
+            lb, ub = self.state_bounds
+            if np.any(arr < lb) or np.any(arr > ub):
+                raise InvalidValueError(f"state x={arr.tolist()} is outside the model's valid region "
+                                        f"[{np.asarray(lb).tolist()}, {np.asarray(ub).tolist()}]")
+        return arr
+
+    def _initial_guess(self) -> np.ndarray:
+        pb = self.problem
+        if self.warm_start and self._v is not None:
+            V = self._v[: pb.N * pb.nu].reshape(pb.nu, pb.N)
+            V = np.concatenate([V[:, 1:], V[:, -1:]], axis=1)  # shift by one step
+            return np.concatenate([V.reshape(-1), np.zeros(pb.n_slack)])
+        return np.concatenate([pb.normalised(np.tile(pb.u_ref, (pb.N, 1))), np.zeros(pb.n_slack)])
+
+    def step(self, x, *, u_prev=None, x_ref=None) -> tuple[np.ndarray, dict]:
+        """Solve for the current state; returns the input to apply and what happened."""
+        pb = self.problem
+        x = self._check_state(x)
+        u_prev = self._u_last if u_prev is None else u_prev
+        p = pb.parameters(x, u_prev, x_ref)
+        res = self.backend.solve(p, self._initial_guess())
+        self.stats["steps"] += 1
+        info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
+                "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
+                "certified_convex": self.certificate.convex}
+        usable = res.ok and res.v is not None and np.all(np.isfinite(res.v))
+        if usable:
+            U = pb.inputs(res.v[: pb.N * pb.nu])
+            usable = bool(np.all(U >= pb.u_lb - 1e-6 * pb.u_half) and np.all(U <= pb.u_ub + 1e-6 * pb.u_half))
+        if usable:
+            U = np.clip(U, pb.u_lb, pb.u_ub)
+            self._v, self._plan = res.v, U[1:]
+            u = U[0]
+            info["plan"] = U
+            info["prediction"] = np.array(pb.predict_fn(res.v, p)[0])
+        else:
+            self.stats["failures"] += 1
+            u = self._fallback(info)
+        self._u_last = u
+        return u.copy(), info
+
+    def _fallback(self, info: dict) -> np.ndarray:
+        pb = self.problem
+        info["success"] = False
+        self._v = None
+        self.backend.reset()
+        if self._plan is not None and len(self._plan):
+            u, self._plan = self._plan[0], self._plan[1:]
+            info["status"] = "fallback_shifted"
+        else:
+            base = self._u_last if self._u_last is not None else pb.u_ref
+            u = np.clip(base, pb.u_lb, pb.u_ub)
+            info["status"] = "fallback_hold"
+        self.stats[info["status"]] += 1
+        info["plan"] = None
+        return np.asarray(u, dtype=float)

@@ -1,0 +1,117 @@
+"""How a horizon of predictions is made from the current state x₀ and the planned inputs U.
+
+- `FirstPrinciples`: the plant's own CasADi dynamics rolled out (the reference NMPC).
+- `OneStepModel`: the papers' formulation — a model of one sampling period, inputs [x_k, u_k] held over its
+  sub-steps, rolled out by feeding each predicted state back as the next input.
+- `HorizonModel`: a model of the whole horizon, inputs [x₀, u_k] at step k, no feedback of predictions. With a
+  jointly convex model doubled only on u and a nonnegative cost output it gives a certified convex problem.
+"""
+
+from __future__ import annotations
+
+import casadi as ca
+import numpy as np
+
+from icctrl.convexity import Sym, Tracer, run_trace
+from icctrl.convexity._lattice import C, M, S
+from icctrl.errors import ShapeError
+from icctrl.export import to_casadi
+
+
+class Predictor:
+    """Common interface: `predict(x0, U)` in CasADi, `trace` for the certificate."""
+
+    kind = "state"  # "state": outputs are the predicted states; "cost": outputs are predicted stage costs
+    nx: int
+    nu: int
+    n_out: int
+    label: str
+
+    def predict(self, x0: ca.MX, U: ca.MX) -> ca.MX:  # pragma: no cover - abstract
+        """(N × n_out) predictions for x0 (nx × 1) and U (N × nu)."""
+        raise NotImplementedError
+
+    def trace(self, tr: Tracer, x0: list[Sym], us: list[list[Sym]]) -> list[Sym]:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _check_model(model, n_in: int, n_out: int, what: str) -> None:
+    if model.n_in != n_in or model.n_out != n_out:
+        raise ShapeError(f"{what}: model maps {model.n_in} inputs to {model.n_out} outputs, the plant needs "
+                         f"{n_in} inputs (states + inputs) and {n_out} outputs")
+
+
+class FirstPrinciples(Predictor):
+    """The plant's RK4 CasADi step rolled over the horizon."""
+
+    def __init__(self, plant, substeps: int | None = None):
+        self.plant, self.nx, self.nu, self.n_out = plant, plant.nx, plant.nu, plant.nx
+        self.step = plant.casadi_step(substeps=substeps)
+        self.label = f"first-principles {plant.name}"
+
+    def predict(self, x0, U):
+        d = ca.DM.zeros(self.plant.nd, 1)
+        x, xs = x0, []
+        for k in range(U.shape[0]):
+            x = self.step(x, U[k, :].T, d)
+            xs.append(x.T)
+        return ca.vertcat(*xs)
+
+    def trace(self, tr, x0, us):
+        out = Sym(C.UNKNOWN, tuple(M.NONE for _ in tr.groups), S.UNKNOWN, f"{self.plant.name} dynamics")
+        tr.reasons.append(f"{self.plant.name} first-principles dynamics: no convexity rule (nonlinear kinetics)")
+        return [out] * len(us)
+
+
+class OneStepModel(Predictor):
+    """The papers' formulation: x_(k+1) = last output of model([x_k, u_k] repeated over `window` sub-steps)."""
+
+    def __init__(self, model, nx: int, nu: int, window: int | None = None):
+        _check_model(model, nx + nu, nx, "one-step predictor")
+        self.model, self.nx, self.nu, self.n_out = model, nx, nu, nx
+        self.window = int(window or getattr(model, "window", None) or 1)
+        self.f = to_casadi(model, window=self.window)
+        self.label = f"{getattr(model, 'name', 'model')} one-step, prediction fed back"
+
+    def predict(self, x0, U):
+        x, xs = x0, []
+        for k in range(U.shape[0]):
+            row = ca.horzcat(x.T, U[k, :])
+            x = self.f(ca.repmat(row, self.window, 1))[self.window - 1, :].T
+            xs.append(x.T)
+        return ca.vertcat(*xs)
+
+    def trace(self, tr, x0, us):
+        x, outs = x0, []
+        for k, u in enumerate(us):
+            tr.scope = f"horizon step {k + 1}: "
+            y = run_trace(self.model, tr, [x + u] * self.window)[-1]
+            outs.append(y)
+            x = [Sym(y.curvature, y.mono, y.sign, f"x̂_{k + 1}[{i}]") for i in range(self.nx)]
+        tr.scope = ""
+        return outs
+
+
+class HorizonModel(Predictor):
+    """A model of the whole horizon: inputs [x₀, u_k] at step k, outputs states or stage costs."""
+
+    def __init__(self, model, nx: int, nu: int, horizon: int, kind: str = "cost"):
+        n_out = nx if kind == "state" else model.n_out
+        _check_model(model, nx + nu, n_out, "horizon predictor")
+        self.model, self.nx, self.nu, self.n_out, self.kind = model, nx, nu, n_out, kind
+        self.f = to_casadi(model, window=horizon)
+        self.label = f"{getattr(model, 'name', 'model')} over the horizon, no feedback ({kind})"
+
+    def predict(self, x0, U):
+        return self.f(ca.horzcat(ca.repmat(x0.T, U.shape[0], 1), U))
+
+    def trace(self, tr, x0, us):
+        return run_trace(self.model, tr, [x0 + u for u in us])
+
+
+def rollout(predictor: Predictor, x0, U) -> np.ndarray:
+    """Numeric predictions (N × n_out) of a predictor, for plots and tests."""
+    X0 = ca.MX.sym("x0", predictor.nx)
+    Us = ca.MX.sym("U", *np.shape(U))
+    f = ca.Function("rollout", [X0, Us], [predictor.predict(X0, Us)])
+    return np.array(f(np.asarray(x0, float), np.asarray(U, float)))

@@ -1,0 +1,188 @@
+"""Solver back-ends for an assembled MPCProblem, each compiled once and re-solved with new parameters.
+
+- "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem).
+- "sqp": CasADi sqpmethod with the qrqp QP solver and a regularised (convexified) exact Hessian.
+- "clarabel" / "osqp" / "ecos" / "scs": cvxpy epigraph form, only for problems the core certifies convex and
+  whose model has an epigraph form; DPP-compiled once, each solve fills parameter values.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+
+from icctrl.errors import NotConvexError, UnknownNameError
+from icctrl.mpc._predictors import HorizonModel
+
+CASADI_SOLVERS = ("ipopt", "sqp")
+CVXPY_SOLVERS = ("clarabel", "osqp", "ecos", "scs")
+SOLVERS = CASADI_SOLVERS + CVXPY_SOLVERS
+
+
+@dataclass
+class SolveResult:
+    v: np.ndarray | None  # normalised decision vector (inputs then slacks), None when nothing usable came back
+    ok: bool
+    status: str
+    iterations: int
+    objective: float
+    solve_time: float
+
+
+class CasadiSolver:
+    """nlpsol with warm starts (primal and, for Ipopt, dual) from the previous solution."""
+
+    OK = {"Solve_Succeeded", "Solved_To_Acceptable_Level", "SUCCESS", "Solve_Succeeded_To_Acceptable_Level"}
+
+    def __init__(self, problem, method: str = "ipopt", *, tol: float = 1e-6, max_iter: int = 200,
+                 time_limit: float | None = None, expand: bool = True, options: dict | None = None):
+        nlp = {"x": problem.w, "p": problem.p, "f": problem.J, "g": problem.g}
+        self.problem, self.method, self.time_limit = problem, method, time_limit
+        if method == "ipopt":
+            opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
+                    "ipopt.acceptable_tol": max(tol * 100, 1e-4), "ipopt.max_iter": max_iter,
+                    "ipopt.mu_strategy": "adaptive", "expand": expand}
+            if time_limit:
+                opts["ipopt.max_wall_time"] = float(time_limit)
+            self.solver = ca.nlpsol("mpc", "ipopt", nlp, {**opts, **(options or {})})
+        elif method == "sqp":
+            opts = {"qpsol": "qrqp", "qpsol_options": {"print_iter": False, "print_header": False,
+                                                       "error_on_fail": False},
+                    "print_header": False, "print_iteration": False, "print_status": False, "print_time": False,
+                    "max_iter": max_iter, "tol_pr": tol, "tol_du": tol, "convexify_strategy": "regularize",
+                    "expand": expand, "error_on_fail": False}
+            self.solver = ca.nlpsol("mpc", "sqpmethod", nlp, {**opts, **(options or {})})
+        else:
+            raise UnknownNameError(f"unknown CasADi method {method!r}; choose one of {CASADI_SOLVERS}")
+        self._lam_x = self._lam_g = None
+
+    def solve(self, p: np.ndarray, v0: np.ndarray) -> SolveResult:
+        pb = self.problem
+        args = {"x0": v0, "p": p, "lbx": pb.lbw, "ubx": pb.ubw, "lbg": pb.lbg, "ubg": pb.ubg}
+        if self._lam_x is not None:
+            args.update(lam_x0=self._lam_x, lam_g0=self._lam_g)
+        t0 = time.perf_counter()
+        try:
+            sol = self.solver(**args)
+        except RuntimeError as exc:  # evaluation errors inside the solver
+            return SolveResult(None, False, f"solver_error: {exc}".splitlines()[0], 0, np.nan,
+                               time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        stats = self.solver.stats()
+        status = str(stats.get("return_status", "unknown"))
+        ok = bool(stats.get("success", False)) or status in self.OK
+        if self.time_limit and elapsed > self.time_limit:
+            ok, status = False, f"time_limit ({status})"
+        v = np.array(sol["x"]).reshape(-1)
+        if ok:
+            self._lam_x, self._lam_g = sol["lam_x"], sol["lam_g"]
+        return SolveResult(v, ok, status, int(stats.get("iter_count", 0)), float(sol["f"]), elapsed)
+
+    def reset(self) -> None:
+        self._lam_x = self._lam_g = None
+
+
+class CvxpySolver:
+    """The certified convex path: the epigraph LP/QP/SOCP of a horizon cost model, DPP-compiled once."""
+
+    def __init__(self, problem, solver: str = "clarabel", *, tol: float = 1e-7, max_iter: int = 200,
+                 time_limit: float | None = None, options: dict | None = None):
+        import cvxpy as cp
+
+        from icctrl.export import to_cvxpy
+
+        cert = problem.certificate()
+        if not cert.convex:
+            raise NotConvexError("the cvxpy path needs a certified convex problem; the core says: "
+                                 + "; ".join(cert.reasons[:3]))
+        pred = problem.predictor
+        if not isinstance(pred, HorizonModel) or pred.kind != "cost":
+            raise NotConvexError(f"the cvxpy path needs a horizon cost model, got {pred.label}")
+        N, nu, nx = problem.N, problem.nu, problem.nx
+        self.problem, self.name, self.time_limit = problem, solver.upper(), time_limit
+        self.x0, self.u_prev = cp.Parameter(nx), cp.Parameter(nu)
+        self.lyap = cp.Parameter(nonneg=True)
+        self.V = cp.Variable((N, nu))
+        U = [problem.u_mid + cp.multiply(problem.u_half, self.V[k, :]) for k in range(N)]
+        ep = to_cvxpy(pred.model, [cp.hstack([self.x0, U[k]]) for k in range(N)], wrt=list(range(nx, nx + nu)))
+        dv = [cp.multiply(1 / problem.u_half, U[k] - problem.u_ref) for k in range(N)]
+        J = cp.sum(ep.outputs) + sum(cp.sum(cp.multiply(problem.R, cp.square(d))) for d in dv)
+        cons = ep.constraints + [cp.abs(self.V) <= 1]
+        if problem.du_max is not None:
+            cons.append(cp.abs(U[0] - self.u_prev) <= problem.du_max)
+            cons += [cp.abs(U[k] - U[k - 1]) <= problem.du_max for k in range(1, N)]
+        self.slack = None
+        if problem.lyapunov is not None:
+            self.slack = cp.Variable(nonneg=True)
+            cons.append(ep.outputs[0, 0] <= self.lyap + self.slack)
+            J = J + problem.lyapunov.penalty * self.slack
+        self.prob = cp.Problem(cp.Minimize(J / problem.cost_scale), cons)
+        if not self.prob.is_dcp(dpp=True):
+            raise NotConvexError("the epigraph problem is not DPP-compliant")
+        self.epigraph = ep
+        self.opts = self._options(solver, tol, max_iter, time_limit, options)
+        if solver.upper() not in __import__("cvxpy").installed_solvers():
+            raise UnknownNameError(f"cvxpy solver {solver!r} is not installed")
+
+    @staticmethod
+    def _options(solver, tol, max_iter, time_limit, options) -> dict:
+        s = solver.lower()
+        opts: dict = {}
+        if s == "clarabel":
+            opts = {"tol_gap_abs": tol, "tol_gap_rel": tol, "tol_feas": tol, "max_iter": max_iter}
+            if time_limit:
+                opts["time_limit"] = float(time_limit)
+        elif s == "osqp":
+            opts = {"eps_abs": tol, "eps_rel": tol, "max_iter": 20 * max_iter, "polishing": True}
+            if time_limit:
+                opts["time_limit"] = float(time_limit)
+        elif s == "ecos":
+            opts = {"abstol": tol, "reltol": tol, "max_iters": max_iter}
+        elif s == "scs":
+            opts = {"eps_abs": tol, "eps_rel": tol, "max_iters": 50 * max_iter}
+            if time_limit:
+                opts["time_limit_secs"] = float(time_limit)
+        return {**opts, **(options or {})}
+
+    def solve(self, p: np.ndarray, v0: np.ndarray) -> SolveResult:
+        pb = self.problem
+        nx, nu = pb.nx, pb.nu
+        self.x0.value, self.u_prev.value = p[:nx], p[nx:nx + nu]
+        self.lyap.value = max(float(p[-1]), 0.0)
+        self.V.value = v0[: pb.N * nu].reshape(nu, pb.N).T
+        t0 = time.perf_counter()
+        try:
+            self.prob.solve(solver=self.name, warm_start=True, **self.opts)
+        except Exception as exc:  # cvxpy raises SolverError and others on failure
+            return SolveResult(None, False, f"solver_error: {exc}".splitlines()[0], 0, np.nan,
+                               time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        status = str(self.prob.status)
+        ok = status in ("optimal", "optimal_inaccurate") and self.V.value is not None
+        if self.time_limit and elapsed > self.time_limit:
+            ok, status = False, f"time_limit ({status})"
+        st = self.prob.solver_stats
+        iters = int(st.num_iters or 0) if st is not None else 0
+        if self.V.value is None:
+            return SolveResult(None, False, status, iters, np.nan, elapsed)
+        v = np.concatenate([self.V.value.T.reshape(-1), [] if self.slack is None else [float(self.slack.value)]])
+        solver_time = float(st.solve_time) if (st is not None and st.solve_time) else elapsed
+        self.last_solver_time = solver_time
+        return SolveResult(v, ok, status, iters, float(self.prob.value), elapsed)
+
+    def reset(self) -> None:
+        pass
+
+
+def make_solver(problem, solver: str, **options):
+    """Compile `problem` for the named solver."""
+    name = str(solver).lower()
+    if name in CASADI_SOLVERS:
+        return CasadiSolver(problem, name, **options)
+    if name in CVXPY_SOLVERS:
+        options.pop("expand", None)
+        return CvxpySolver(problem, name, **options)
+    raise UnknownNameError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
