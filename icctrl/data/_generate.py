@@ -105,6 +105,8 @@ def generate(
         "dt": dt,
     }
     key = _cache.spec_key(spec)
+    if target_fn is not None and spec["target_fn"]["source_sha256"] is None:
+        cache = False  # a target function without retrievable source cannot be told apart from another
     path = _cache.cache_path(plant_name, key)
     if cache:
         hit = _cache.load_cached(path, key)
