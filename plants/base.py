@@ -6,7 +6,6 @@ import abc
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from icctrl.errors import IntegrationError, InvalidValueError, ShapeError
 
@@ -97,7 +96,8 @@ class Plant(abc.ABC):
         if np.any(bad):
             i = int(np.argmax(bad))
             raise InvalidValueError(
-                f"{self.name}: state {self.state_names[i]} = {x[i]!r} {self.state_units[i]} is outside the "
+                f"{self.name}: state {self.state_names[i]} = {float(x[i])!r} {self.state_units[i]} "
+                f"is outside the "
                 f"valid region [{self.x_lb[i]}, {self.x_ub[i]}]"
             )
         return x
@@ -110,7 +110,8 @@ class Plant(abc.ABC):
         if np.any(bad):
             i = int(np.argmax(bad))
             raise InvalidValueError(
-                f"{self.name}: input {self.input_names[i]} = {u[i]!r} {self.input_units[i]} is outside its "
+                f"{self.name}: input {self.input_names[i]} = {float(u[i])!r} {self.input_units[i]} "
+                f"is outside its "
                 f"bounds [{self.u_lb[i]}, {self.u_ub[i]}]"
             )
         return np.clip(u, self.u_lb, self.u_ub)
@@ -125,7 +126,7 @@ class Plant(abc.ABC):
             if np.any(bad):
                 i = int(np.argmax(bad))
                 raise InvalidValueError(
-                    f"{self.name}: disturbance {self.disturbance_names[i]} = {d[i]!r} "
+                    f"{self.name}: disturbance {self.disturbance_names[i]} = {float(d[i])!r} "
                     f"{self.disturbance_units[i]} is outside [{self.d_lb[i]}, {self.d_ub[i]}]"
                 )
         return d
@@ -163,6 +164,8 @@ class Plant(abc.ABC):
 
     def _advance(self, x: np.ndarray, u: np.ndarray, dt: float, d: np.ndarray) -> np.ndarray:
         """Integrate `_rhs` over [0, dt] with solve_ivp at the stated tolerances."""
+        from scipy.integrate import solve_ivp
+
         jac = self._jac(x, u, d)
         kwargs: dict[str, Any] = {}
         if jac is not None and self.ivp_method in ("LSODA", "Radau", "BDF"):
@@ -243,4 +246,6 @@ class Plant(abc.ABC):
         return ca.Function(f"{self.name}_step", [x, u, d], [xk], ["x", "u", "d"], ["x_next"])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(nx={self.nx}, nu={self.nu}, nd={self.nd}, dt={self.dt} {self.time_unit})"
+        return (
+            f"{type(self).__name__}(nx={self.nx}, nu={self.nu}, nd={self.nd}, dt={self.dt} {self.time_unit})"
+        )

@@ -115,7 +115,11 @@ class CSTR(Plant):
         u = self.u_ss if u is None else u
         d = np.zeros(0)
         x, _, ier, msg = fsolve(
-            lambda z: self._rhs(z, u, d), guess, fprime=lambda z: self._jac(z, u, d), xtol=1e-13, full_output=True
+            lambda z: self._rhs(z, u, d),
+            guess,
+            fprime=lambda z: self._jac(z, u, d),
+            xtol=1e-13,
+            full_output=True,
         )
         if ier != 1 or np.max(np.abs(self._rhs(x, u, d))) > 1e-6:
             raise IntegrationError(f"{self.name}: steady-state solve from {guess.tolist()} failed: {msg}")
@@ -181,7 +185,9 @@ class CSTR(Plant):
         if U.ndim == 2:
             U = np.broadcast_to(U, (X0.shape[0],) + U.shape)
         if U.ndim != 3 or U.shape[0] != X0.shape[0] or U.shape[2] != 2:
-            raise ShapeError(f"{self.name}: U must have shape (B={X0.shape[0]}, T, 2) or (T, 2), got {U.shape}")
+            raise ShapeError(
+                f"{self.name}: U must have shape (B={X0.shape[0]}, T, 2) or (T, 2), got {U.shape}"
+            )
         for name, arr in (("X0", X0), ("U", U)):
             if not np.all(np.isfinite(arr)):
                 raise InvalidValueError(f"{self.name}: {name} contains non-finite values")
@@ -218,8 +224,10 @@ class CSTR(Plant):
         a = self.F / self.V
         out = np.empty_like(X)
         out[:, 0] = a * (U[:, 0] - X[:, 0]) - r
-        out[:, 1] = a * (self.T0 - X[:, 1]) - self.dH / (self.rho * self.Cp) * r + U[:, 1] / (
-            self.rho * self.Cp * self.V
+        out[:, 1] = (
+            a * (self.T0 - X[:, 1])
+            - self.dH / (self.rho * self.Cp) * r
+            + U[:, 1] / (self.rho * self.Cp * self.V)
         )
         return out
 
