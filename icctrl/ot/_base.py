@@ -1,0 +1,88 @@
+"""What the neural OT estimators share: data intake, a common isotropic scaling, batches and progress."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.ot._arrays import resolve_device, to_points
+
+
+def check_positive_int(name: str, value) -> int:
+    """Return `value` as an int, or raise InvalidValueError naming it when it is not a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    """Return `value` as a float, or raise InvalidValueError naming it when it is not a positive number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if not v > 0 or v == float("inf"):
+        raise InvalidValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+class Standardizer:
+    """u = (x − m)/s with ONE scalar s for both measures: W2-optimal maps commute with it, so OT in u is exact.
+
+    (Per-coordinate scales would change the cost and with it the optimal map.)
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, enabled: bool = True):
+        both = torch.cat([x, y])
+        self.mean = both.mean(0) if enabled else torch.zeros_like(both[0])
+        spread = float((both - self.mean).pow(2).sum(1).mean().sqrt() / max(both.shape[1], 1) ** 0.5)
+        self.scale = spread if enabled and spread > 0 else 1.0
+
+    def to_u(self, x: torch.Tensor) -> torch.Tensor:
+        """Data units → standardized units."""
+        return (x - self.mean.to(x)) / self.scale
+
+    def from_u(self, u: torch.Tensor) -> torch.Tensor:
+        """Standardized units → data units."""
+        return u * self.scale + self.mean.to(u)
+
+
+class NeuralOTBase:
+    """Common constructor arguments and the fit prologue of the estimators (device, seed, progress)."""
+
+    def __init__(self, dim: int, *, batch_size: int, lr: float, device: str | torch.device, seed: int,
+                 verbose: bool, standardize: bool):
+        self.dim = check_positive_int("dim", dim)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.lr = check_positive("lr", lr)
+        self.device = resolve_device(device)
+        self.seed = int(seed)
+        self.verbose = bool(verbose)
+        self.standardize = bool(standardize)
+        self.history_: dict[str, list[float]] = {}
+        self.scaler_: Standardizer | None = None
+        self._gen = torch.Generator().manual_seed(self.seed)
+
+    def _intake(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+        xt, _ = to_points(x, "x", dim=self.dim, device=self.device)
+        yt, _ = to_points(y, "y", dim=self.dim, device=self.device)
+        if xt.shape[0] < 2 or yt.shape[0] < 2:
+            raise ShapeError(f"fit needs at least 2 samples of each measure, got {xt.shape[0]} and {yt.shape[0]}")
+        self.scaler_ = Standardizer(xt, yt, self.standardize)
+        return self.scaler_.to_u(xt), self.scaler_.to_u(yt)
+
+    def _batch(self, data: torch.Tensor) -> torch.Tensor:
+        idx = torch.randint(0, data.shape[0], (min(self.batch_size, data.shape[0]),), generator=self._gen)
+        return data[idx.to(data.device)]
+
+    def _progress(self, iters: int, desc: str):
+        return tqdm(range(iters), desc=desc, disable=not self.verbose, leave=False, dynamic_ncols=True)
+
+    def _log(self, **values: float) -> None:
+        for k, v in values.items():
+            self.history_.setdefault(k, []).append(float(v))
+
+    def _require_fit(self) -> None:
+        if self.scaler_ is None:
+            raise InvalidValueError(f"{type(self).__name__} is not fitted; call fit(x, y) first")
