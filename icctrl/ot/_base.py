@@ -28,28 +28,45 @@ def check_positive(name: str, value) -> float:
 
 
 class Standardizer:
-    """u = (x − m)/s with ONE scalar s for both measures: W2-optimal maps commute with it, so OT in u is exact.
+    """u = (x − m)/s with ONE scalar s for both measures, so W2-optimal maps carry over exactly.
 
-    (Per-coordinate scales would change the cost and with it the optimal map.)
+    With `separate=True` each measure is centred on its own mean: the optimal map between P and Q is the
+    mean shift plus the optimal map between the centred measures (quadratic cost), so nothing is lost and
+    the networks need not learn a large translation. With `separate=False` one pooled mean is used (the
+    displacement T(x) − x then keeps its mean part, as the sparsity penalty needs). Per-coordinate scales
+    would change the cost and with it the optimal map, so there are none.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, enabled: bool = True):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, enabled: bool = True, separate: bool = True):
         both = torch.cat([x, y])
-        self.mean = both.mean(0) if enabled else torch.zeros_like(both[0])
-        spread = float((both - self.mean).pow(2).sum(1).mean().sqrt() / max(both.shape[1], 1) ** 0.5)
+        if not enabled:
+            self.means = {"x": torch.zeros_like(x[0]), "y": torch.zeros_like(y[0])}
+        elif separate:
+            self.means = {"x": x.mean(0), "y": y.mean(0)}
+        else:
+            self.means = {"x": both.mean(0), "y": both.mean(0)}
+        cx, cy = x - self.means["x"], y - self.means["y"]
+        spread = float(torch.cat([cx, cy]).pow(2).sum(1).mean().sqrt() / max(both.shape[1], 1) ** 0.5)
         self.scale = spread if enabled and spread > 0 else 1.0
 
-    def to_u(self, x: torch.Tensor) -> torch.Tensor:
-        """Data units → standardized units."""
-        return (x - self.mean.to(x)) / self.scale
+    def to_u(self, x: torch.Tensor, side: str) -> torch.Tensor:
+        """Data units of measure `side` ("x" for P, "y" for Q) → standardized units."""
+        return (x - self.means[side].to(x)) / self.scale
 
-    def from_u(self, u: torch.Tensor) -> torch.Tensor:
-        """Standardized units → data units."""
-        return u * self.scale + self.mean.to(u)
+    def from_u(self, u: torch.Tensor, side: str) -> torch.Tensor:
+        """Standardized units → data units of measure `side`."""
+        return u * self.scale + self.means[side].to(u)
+
+    def mean_shift_sq(self) -> float:
+        """‖m_Q − m_P‖² in data units (the W2² part removed by separate centring)."""
+        return float((self.means["y"] - self.means["x"]).pow(2).sum())
 
 
 class NeuralOTBase:
     """Common constructor arguments and the fit prologue of the estimators (device, seed, progress)."""
+
+    #: centre P and Q on their own means (see Standardizer); the sparse estimator turns this off
+    separate_centering: bool = True
 
     def __init__(self, dim: int, *, batch_size: int, lr: float, device: str | torch.device, seed: int,
                  verbose: bool, standardize: bool):
@@ -69,8 +86,8 @@ class NeuralOTBase:
         yt, _ = to_points(y, "y", dim=self.dim, device=self.device)
         if xt.shape[0] < 2 or yt.shape[0] < 2:
             raise ShapeError(f"fit needs at least 2 samples of each measure, got {xt.shape[0]} and {yt.shape[0]}")
-        self.scaler_ = Standardizer(xt, yt, self.standardize)
-        return self.scaler_.to_u(xt), self.scaler_.to_u(yt)
+        self.scaler_ = Standardizer(xt, yt, self.standardize, self.separate_centering)
+        return self.scaler_.to_u(xt, "x"), self.scaler_.to_u(yt, "y")
 
     def _batch(self, data: torch.Tensor) -> torch.Tensor:
         idx = torch.randint(0, data.shape[0], (min(self.batch_size, data.shape[0]),), generator=self._gen)

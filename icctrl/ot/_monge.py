@@ -127,5 +127,5 @@ class MongeGapMap(NeuralOTBase):
             raise InvalidValueError("MongeGapMap is not fitted; call fit(x, y) first")
         t, kind = to_points(x, "x", dim=self.dim, device=self.device)
         with torch.no_grad():
-            out = torch.cat([self.net(self.scaler_.to_u(c)) for c in torch.split(t, 8192)])
-        return from_points(self.scaler_.from_u(out), kind)
+            out = torch.cat([self.net(self.scaler_.to_u(c, "x")) for c in torch.split(t, 8192)])
+        return from_points(self.scaler_.from_u(out, "y"), kind)

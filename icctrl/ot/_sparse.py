@@ -40,8 +40,8 @@ class SparseW2Dual(W2Dual):
         self.lambda_: AdaptiveLambda | None = None
         self.lam_ = self.lam
 
-    def _roles(self, ux: torch.Tensor, uy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return uy, ux
+    _sides = ("y", "x")
+    separate_centering = False
 
     def _forward_net(self) -> torch.nn.Module:
         return self.g

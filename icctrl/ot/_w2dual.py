@@ -47,9 +47,12 @@ class W2Dual(NeuralOTBase):
         self.f, self.g = self._make_potential(), self._make_potential()  # validates the ICNN settings early
 
     # -- roles: the sparse subclass puts the source on g's side ---------------------------------------------
+    #: which measure ("x" = P, "y" = Q) sits on f's side and on g's side of the minimax
+    _sides = ("x", "y")
+
     def _roles(self, ux: torch.Tensor, uy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(samples for f's side, samples for g's side); here f sees P and g sees Q."""
-        return ux, uy
+        return (ux, uy) if self._sides == ("x", "y") else (uy, ux)
 
     def _g_penalty(self, yq: torch.Tensor, gy: torch.Tensor, it: int) -> torch.Tensor | None:
         """Extra term of g's loss (none for the plain dual)."""
@@ -107,19 +110,17 @@ class W2Dual(NeuralOTBase):
                 scheds[0].step()
             dual = fx.mean() + ((yq * gy).sum(1) - fgy).mean()
             w2u = (xp * xp).sum(1).mean() + (yq * yq).sum(1).mean() - 2 * dual
-            self._log(loss_f=float(loss_f.detach()), loss_g=float(loss_g.detach()),
-                      w2_squared=float(w2u.detach()) * self.scaler_.scale**2)
+            shift = self.scaler_.mean_shift_sq() if self.separate_centering else 0.0
+            w2 = float(w2u.detach()) * self.scaler_.scale**2 + shift
+            self._log(loss_f=float(loss_f.detach()), loss_g=float(loss_g.detach()), w2_squared=w2)
             if not torch.isfinite(loss_f):
                 raise InvalidValueError(f"training diverged at iteration {it}: f loss {float(loss_f)}")
             self._after_outer(it)
             if self.verbose and it % 20 == 0:
                 bar.set_postfix(W2sq=f"{self.history_['w2_squared'][-1]:.4g}")
         self.certificates = {"f": certify(self.f), "g": certify(self.g)}
-        self.w2_squared_ = self.w2_squared(*self._data_units(p_data, q_data))
+        self.w2_squared_ = self._w2_u(p_data, q_data)
         return self
-
-    def _data_units(self, p_data: torch.Tensor, q_data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.scaler_.from_u(p_data), self.scaler_.from_u(q_data)
 
     def _pretrain(self, data: torch.Tensor) -> None:
         """Fit ∇f ≈ id and ∇g ≈ id: the identity is a valid, convex starting map between nearby measures."""
@@ -136,12 +137,12 @@ class W2Dual(NeuralOTBase):
             self._log(pretrain=float(loss.detach()))
 
     # -- inference ---------------------------------------------------------------------------------------------
-    def _map(self, net: torch.nn.Module, a, name: str):
+    def _map(self, net: torch.nn.Module, a, name: str, src: str, dst: str):
         self._require_fit()
         t, kind = to_points(a, name, dim=self.dim, device=self.device)
-        u = self.scaler_.to_u(t)
+        u = self.scaler_.to_u(t, src)
         out = torch.cat([potential_grad(net, c) for c in torch.split(u, 8192)])
-        return from_points(self.scaler_.from_u(out), kind)
+        return from_points(self.scaler_.from_u(out, dst), kind)
 
     def _forward_net(self) -> torch.nn.Module:
         return self.f
@@ -151,21 +152,23 @@ class W2Dual(NeuralOTBase):
 
     def transport(self, x):
         """T̂(x): the fitted map P→Q (same array family, shape and dtype as x)."""
-        return self._map(self._forward_net(), x, "x")
+        return self._map(self._forward_net(), x, "x", "x", "y")
 
     def inverse(self, y):
         """Ŝ(y): the fitted map Q→P."""
-        return self._map(self._inverse_net(), y, "y")
+        return self._map(self._inverse_net(), y, "y", "y", "x")
 
     def w2_squared(self, x, y) -> float:
         """Dual estimate of W2²(P, Q) from samples: E‖X‖² + E‖Y‖² − 2(E f(X) + E[⟨Y, ∇g(Y)⟩ − f(∇g(Y))])."""
         self._require_fit()
         xt, _ = to_points(x, "x", dim=self.dim, device=self.device)
         yt, _ = to_points(y, "y", dim=self.dim, device=self.device)
-        ux, uy = self.scaler_.to_u(xt), self.scaler_.to_u(yt)
-        p, q = self._roles(ux, uy)
+        return self._w2_u(*self._roles(self.scaler_.to_u(xt, "x"), self.scaler_.to_u(yt, "y")))
+
+    def _w2_u(self, p: torch.Tensor, q: torch.Tensor) -> float:
         gq = torch.cat([potential_grad(self.g, c) for c in torch.split(q, 8192)])
         with torch.no_grad():
             dual = self.f(p).mean() + ((q * gq).sum(1) - self.f(gq).squeeze(1)).mean()
             w2u = (p * p).sum(1).mean() + (q * q).sum(1).mean() - 2 * dual
-        return float(w2u) * self.scaler_.scale**2
+        shift = self.scaler_.mean_shift_sq() if self.separate_centering else 0.0
+        return float(w2u) * self.scaler_.scale**2 + shift
