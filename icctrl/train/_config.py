@@ -1,0 +1,102 @@
+"""TrainConfig: every knob of a training run, validated once, stored in the checkpoint as plain JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from icctrl.errors import InvalidValueError, UnknownNameError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (Adam on the mean squared error in scaled units)."""
+
+    #: Passes over the training split (an upper bound when early stopping is on).
+    epochs: int = 100
+    #: Adam learning rate.
+    lr: float = 1e-3
+    #: Global batch size (split across processes under DDP, so results do not depend on the process count).
+    batch_size: int = 64
+    #: Stop after this many epochs without a validation improvement larger than `min_delta`; None: never.
+    patience: int | None = 20
+    #: Smallest decrease of the validation loss that counts as an improvement.
+    min_delta: float = 0.0
+    #: Clip the global gradient 2-norm to this value; None: no clipping.
+    clip_norm: float | None = 1.0
+    #: Adam weight decay (L2); 0 for none.
+    weight_decay: float = 0.0
+    #: Cosine decay of the learning rate to lr * lr_final over `epochs`; 1.0 keeps it constant.
+    lr_final: float = 1.0
+    #: Seed of the initial weights (when the trainer builds the model) and of the batch order.
+    seed: int = 0
+    #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    device: str = "auto"
+    #: Mixed precision (bfloat16 autocast, float16 with a gradient scaler where bf16 is missing) on CUDA;
+    #: ignored on CPU.
+    amp: bool = False
+    #: CPU threads for torch during training (None: leave torch's setting). One by default: the zoo's small
+    #: recurrent models gain nothing from intra-op threads, and on a shared machine they lose up to 20x.
+    threads: int | None = 1
+    #: No progress bar and no messages.
+    quiet: bool = False
+    #: Input features the certificate is asked about (None: those the model is built to be convex in).
+    certify_wrt: list[int] | None = None
+    #: Epochs between resume states written to the state file (when the trainer has one).
+    state_every: int = 1
+    #: Free-form labels stored with the checkpoint (plant, layout, ...).
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _pos_int(self, "epochs")
+        _pos_int(self, "batch_size")
+        _pos_int(self, "state_every")
+        if self.patience is not None:
+            _pos_int(self, "patience")
+        if self.threads is not None:
+            _pos_int(self, "threads")
+        _pos_float(self, "lr")
+        for name in ("min_delta", "weight_decay"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise InvalidValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.clip_norm is not None:
+            _pos_float(self, "clip_norm")
+        if not isinstance(self.lr_final, (int, float)) or not 0 < self.lr_final <= 1:
+            raise InvalidValueError(f"lr_final must be in (0, 1], got {self.lr_final!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise InvalidValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        dev = str(self.device)
+        if dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
+            raise UnknownNameError(f"unknown device {self.device!r}; choose one of {list(DEVICES)} or 'cuda:N'")
+        if self.certify_wrt is not None:
+            self.certify_wrt = [int(i) for i in self.certify_wrt]
+        self.tags = dict(self.tags)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-able; stored in checkpoints)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of `to_dict`; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise UnknownNameError(f"unknown training settings {bad}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def _pos_int(cfg: TrainConfig, name: str) -> None:
+    v = getattr(cfg, name)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise InvalidValueError(f"{name} must be an integer >= 1, got {v!r}")
+
+
+def _pos_float(cfg: TrainConfig, name: str) -> None:
+    v = getattr(cfg, name)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+        raise InvalidValueError(f"{name} must be a finite number > 0, got {v!r}")
