@@ -1,7 +1,7 @@
 """Solver back-ends for an assembled MPCProblem, each compiled once and re-solved with new parameters.
 
 - "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem).
-- "sqp": CasADi sqpmethod with the qrqp QP solver and a regularised (convexified) exact Hessian.
+- "sqp": CasADi sqpmethod with the qrqp QP solver on the exact Hessian, convexified by eigenvalue reflection.
 - "clarabel" / "osqp" / "ecos" / "scs": cvxpy epigraph form, only for problems the core certifies convex and
   whose model has an epigraph form; DPP-compiled once, each solve fills parameter values.
 """
@@ -52,7 +52,7 @@ class CasadiSolver:
             opts = {"qpsol": "qrqp", "qpsol_options": {"print_iter": False, "print_header": False,
                                                        "error_on_fail": False},
                     "print_header": False, "print_iteration": False, "print_status": False, "print_time": False,
-                    "max_iter": max_iter, "tol_pr": tol, "tol_du": tol, "convexify_strategy": "regularize",
+                    "max_iter": max_iter, "tol_pr": tol, "tol_du": tol, "convexify_strategy": "eigen-reflect",
                     "expand": expand, "error_on_fail": False}
             self.solver = ca.nlpsol("mpc", "sqpmethod", nlp, {**opts, **(options or {})})
         else:
