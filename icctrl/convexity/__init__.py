@@ -14,11 +14,13 @@ __all__ = ["Certificate", "certify", "register_rule", "run_trace", "summarize", 
            "ATOMS", "Atom", "Curvature", "Mono", "Sign", "sign_of", "lipschitz_bound"]
 
 from icctrl.convexity._numeric import (
-    CheckResult,
-    hessian_check,
-    jensen_check,
-    lipschitz_estimate,
-    monotonicity_check,
+           CheckResult,
+           hessian_check,
+           jensen_check,
+           lipschitz_estimate,
+           monotonicity_check,
 )
+from icctrl.convexity._report import check_model, format_report
 
-__all__ += ["CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate", "monotonicity_check"]
+__all__ += ["check_model", "format_report", "CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate",
+            "monotonicity_check"]

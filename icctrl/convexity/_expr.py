@@ -240,6 +240,8 @@ class Tracer:
                 curv = compose_curvature(C.CONVEX, ha.mono, ha.base_curvature)
                 mono = tuple(compose_mono(ha.mono, m) for m in ha.base_mono)
                 out = Sym(curv, mono, S.NONNEG, label, h)
+                if ha.base_curvature == C.UNKNOWN:
+                    return out  # the argument's own failure is already reported
                 return self._fail(out, f"convex {ha.mono.value} product of a {ha.base_curvature.value} argument")
         out = Sym(C.UNKNOWN, tuple(M.CONSTANT if x == y == M.CONSTANT else M.NONE for x, y in zip(a.mono, b.mono)),
                   sign_mul(a.sign, b.sign), label)
