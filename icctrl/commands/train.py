@@ -72,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
         model_kw["doubled"] = _int_list(args.doubled, "--doubled")
     if args.model == "lstm" and (args.activation or args.doubled):
         raise InvalidValueError("--activation and --doubled do not apply to --model lstm")
-    ds = _dataset(args)
     wrt = _int_list(args.certify_wrt, "--certify-wrt") if args.certify_wrt else None
     cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                       patience=args.patience or None, clip_norm=args.clip or None, lr_final=args.lr_final,
@@ -80,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                       quiet=args.quiet, certify_wrt=wrt,
                       tags={"plant": None if args.data else args.plant, "layout": args.layout, "target": args.target,
                             "data": args.data})
+    ds = _dataset(args)
     result = train(args.model, ds, cfg, out=args.out, resume=args.resume, **model_kw)
     met = result.metrics
     print(f"dataset: {ds.summary()}")

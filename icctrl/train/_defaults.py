@@ -42,19 +42,20 @@ class DefaultSpec:
     purpose: str = ""
 
 
-_ONE_STEP = {"epochs": 150, "lr": 1e-2, "batch_size": 64, "patience": 30, "lr_final": 0.02, "seed": 0}
+_ONE_STEP = {"epochs": 80, "lr": 1e-2, "batch_size": 64, "patience": 20, "lr_final": 0.02, "seed": 0}
 DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
     ("cstr", s.name): s
     for s in (
         DefaultSpec("cstr", "iclstm", "iclstm", "one_step", 5, 32, 2, {"activation": "relu"},
                     config_kw=_ONE_STEP, purpose="the papers' IC-LSTM one-period model, all inputs doubled"),
-        DefaultSpec("cstr", "iclrnn", "iclrnn", "one_step", 5, 32, 2, {"activation": "relu"},
-                    config_kw=_ONE_STEP, purpose="ICLRNN one-period model (jointly convex, Lipschitz)"),
+        DefaultSpec("cstr", "iclrnn", "iclrnn", "one_step", 5, 64, 1, {"activation": "relu"},
+                    config_kw=_ONE_STEP, purpose="ICLRNN one-period model (jointly convex, Lipschitz); one layer: "
+                                                 "the two-layer ICLRNN does not learn T on this data"),
         DefaultSpec("cstr", "lstm", "lstm", "one_step", 5, 32, 2, config_kw={**_ONE_STEP, "lr": 3e-3},
                     purpose="unconstrained LSTM baseline, same data"),
         DefaultSpec("cstr", "icrnn_cost", "icrnn", "multi_step", 10, 32, 2,
                     {"activation": "relu", "doubled": [2, 3]},
-                    config_kw={**_ONE_STEP, "epochs": 200},
+                    config_kw={**_ONE_STEP, "epochs": 120},
                     target="lyapunov", certify_wrt=(2, 3),
                     purpose="convex-in-U predictor of V(x_(k+1)) over the MPC horizon (N = 10), inputs "
                             "[x_0, u_k], doubled on u only"),
@@ -135,6 +136,7 @@ def train_default(plant: str, name: str, *, folder: str | os.PathLike | None = N
     timing["epoch_seconds"] = [h.pop("seconds", None) for h in result.history]
     pt, meta = asset_paths(plant, name, folder)
     result.save(pt)
+    pt.chmod(0o644)  # package data: readable by everyone
     write_json(meta, {
         "plant": s.plant, "name": s.name, "file": pt.name, "sha256": sha256(pt), "size_bytes": pt.stat().st_size,
         "icctrl_version": __version__, "recipe": asdict(s), "metrics": result.metrics, "timing": timing,
@@ -143,6 +145,7 @@ def train_default(plant: str, name: str, *, folder: str | os.PathLike | None = N
         "dataset": {k: result.dataset[k] for k in ("hash", "sizes", "input_names", "output_names")},
         "command": "python examples/train_defaults.py",
     })
+    meta.chmod(0o644)
     return result
 
 

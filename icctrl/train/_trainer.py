@@ -3,6 +3,7 @@ resumable state, and a re-certified Scaled model (physical units) at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -175,8 +176,7 @@ class Trainer:
                 continue  # a tail too small to split over the processes is skipped by every process
             mine = _ddp.shard(batch, info).to(device)
             x, y = xtr[mine], ytr[mine]
-            with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
+            with _autocast(device, amp_dtype):
                 out = net(x)
             sse = ((out.float() - y) ** 2).sum()
             loss = sse * (info.world / (len(batch) * per_sample))
@@ -324,6 +324,13 @@ def _cosine(epoch: int, epochs: int, final: float) -> float:
         return 1.0
     frac = min(epoch / max(epochs - 1, 1), 1.0)
     return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    """Mixed-precision context on CUDA when AMP is on, else nothing."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
