@@ -29,15 +29,28 @@ def main() -> None:
     parser.add_argument("--n-traj", type=int, default=300, help="initial states (x 9 constant inputs)")
     parser.add_argument("--lipschitz-n", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the pipeline, not the numbers")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: checks the pipeline, not the numbers"
+    )
     args = parser.parse_args()
-    kw = {"hidden": args.hidden, "layers": args.layers, "window": args.window, "epochs": args.epochs,
-          "n_traj": args.n_traj, "lipschitz_n": args.lipschitz_n, "seed": args.seed}
+    kw = {
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "window": args.window,
+        "epochs": args.epochs,
+        "n_traj": args.n_traj,
+        "lipschitz_n": args.lipschitz_n,
+        "seed": args.seed,
+    }
     if args.quick:
         kw.update(hidden=8, epochs=3, n_traj=30, lipschitz_n=16)
     t0 = time.perf_counter()
-    result = robustness_study([m for m in args.models.split(",") if m],
-                              [float(s) for s in args.noise.split(",") if s], log=print, **kw)
+    result = robustness_study(
+        [m for m in args.models.split(",") if m],
+        [float(s) for s in args.noise.split(",") if s],
+        log=print,
+        **kw,
+    )
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)
     write_json(out / "robustness.json", result)

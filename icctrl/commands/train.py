@@ -15,19 +15,39 @@ def register(subparsers) -> None:
     """Add the `train` sub-command."""
     from icctrl.nn import MODELS
 
-    p = subparsers.add_parser("train", help="train a model and write a checkpoint",
-                              description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = subparsers.add_parser(
+        "train",
+        help="train a model and write a checkpoint",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     d = p.add_argument_group("data")
     d.add_argument("--plant", default="cstr", help="plant to generate data from")
-    d.add_argument("--layout", default="one_step", choices=("one_step", "multi_step"),
-                   help="one_step: sub-steps of one sampling period (the papers); multi_step: [x_0, u_k] → x_(k+1) "
-                        "over `window` periods (rolled like MPC)")
-    d.add_argument("--window", type=int, default=None,
-                   help="sub-steps (one_step) or periods (multi_step) per window; default: the dataset preset")
-    d.add_argument("--target", default="state", choices=("state", "lyapunov"),
-                   help="targets: the next states, or the plant's Lyapunov value V(x_(k+1))")
-    d.add_argument("--noise-std", type=float, default=0.0, help="Gaussian noise on training targets (scaled units)")
-    d.add_argument("--n-traj", type=int, default=None, help="initial states / runs to simulate (preset if absent)")
+    d.add_argument(
+        "--layout",
+        default="one_step",
+        choices=("one_step", "multi_step"),
+        help="one_step: sub-steps of one sampling period (the papers); multi_step: [x_0, u_k] → x_(k+1) "
+        "over `window` periods (rolled like MPC)",
+    )
+    d.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="sub-steps (one_step) or periods (multi_step) per window; default: the dataset preset",
+    )
+    d.add_argument(
+        "--target",
+        default="state",
+        choices=("state", "lyapunov"),
+        help="targets: the next states, or the plant's Lyapunov value V(x_(k+1))",
+    )
+    d.add_argument(
+        "--noise-std", type=float, default=0.0, help="Gaussian noise on training targets (scaled units)"
+    )
+    d.add_argument(
+        "--n-traj", type=int, default=None, help="initial states / runs to simulate (preset if absent)"
+    )
     d.add_argument("--data", default=None, help="CSV or Parquet table instead of a plant")
     d.add_argument("--inputs", default=None, help="comma-separated input columns of --data")
     d.add_argument("--outputs", default=None, help="comma-separated output columns of --data")
@@ -38,9 +58,14 @@ def register(subparsers) -> None:
     m.add_argument("--hidden", type=int, default=64, help="hidden units per layer")
     m.add_argument("--layers", type=int, default=2, help="layers")
     m.add_argument("--activation", default=None, help="activation (model default if absent)")
-    m.add_argument("--doubled", default=None, help="input indices fed as [x, −x], e.g. 2,3 (default: model's)")
-    m.add_argument("--certify-wrt", default=None,
-                   help="input indices the certificate is about, e.g. 2,3 (default: the model's convex inputs)")
+    m.add_argument(
+        "--doubled", default=None, help="input indices fed as [x, −x], e.g. 2,3 (default: model's)"
+    )
+    m.add_argument(
+        "--certify-wrt",
+        default=None,
+        help="input indices the certificate is about, e.g. 2,3 (default: the model's convex inputs)",
+    )
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -73,29 +98,53 @@ def run(args: argparse.Namespace) -> int:
     if args.model == "lstm" and (args.activation or args.doubled):
         raise InvalidValueError("--activation and --doubled do not apply to --model lstm")
     wrt = _int_list(args.certify_wrt, "--certify-wrt") if args.certify_wrt else None
-    cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                      patience=args.patience or None, clip_norm=args.clip or None, lr_final=args.lr_final,
-                      seed=args.seed, device=args.device, amp=args.amp, threads=args.threads or None,
-                      quiet=args.quiet, certify_wrt=wrt,
-                      tags={"plant": None if args.data else args.plant, "layout": args.layout, "target": args.target,
-                            "data": args.data})
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        patience=args.patience or None,
+        clip_norm=args.clip or None,
+        lr_final=args.lr_final,
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+        threads=args.threads or None,
+        quiet=args.quiet,
+        certify_wrt=wrt,
+        tags={
+            "plant": None if args.data else args.plant,
+            "layout": args.layout,
+            "target": args.target,
+            "data": args.data,
+        },
+    )
     ds = _dataset(args)
     result = train(args.model, ds, cfg, out=args.out, resume=args.resume, **model_kw)
     met = result.metrics
     print(f"dataset: {ds.summary()}")
-    print(f"model: {args.model} {args.layers}x{args.hidden}, {met['n_params']} parameters, "
-          f"{met['epochs_run']} epochs (best {met['best_epoch']}), {met['train_seconds']} s on {met['device']}")
-    print(f"test MSE (scaled): {_fmt(met['test_mse'])}   last step: {_fmt(met['test_mse_last_step'])}   "
-          f"relative error: {_fmt(met['test_rel_error'])}")
+    print(
+        f"model: {args.model} {args.layers}x{args.hidden}, {met['n_params']} parameters, "
+        f"{met['epochs_run']} epochs (best {met['best_epoch']}), {met['train_seconds']} s on {met['device']}"
+    )
+    print(
+        f"test MSE (scaled): {_fmt(met['test_mse'])}   last step: {_fmt(met['test_mse_last_step'])}   "
+        f"relative error: {_fmt(met['test_rel_error'])}"
+    )
     print(_certificate_text(result.certificate))
     per_step = result.extra.get("certificate_per_step")
     if per_step:
-        print(f"per step: {'convex' if per_step['convex'] else 'NOT certified convex'} "
-              f"({per_step['scope']})")
+        print(f"per step: {'convex' if per_step['convex'] else 'NOT certified convex'} ({per_step['scope']})")
     print(f"checkpoint: {args.out}")
     if args.json:
-        write_json(args.json, {"checkpoint": str(args.out), "metrics": met,
-                               "certificate": result.certificate.to_dict(), "certificate_per_step": per_step})
+        write_json(
+            args.json,
+            {
+                "checkpoint": str(args.out),
+                "metrics": met,
+                "certificate": result.certificate.to_dict(),
+                "certificate_per_step": per_step,
+            },
+        )
     return 0
 
 
@@ -113,8 +162,14 @@ def _dataset(args: argparse.Namespace):
         kw = {"layout": args.layout, "noise_std": args.noise_std, "seed": args.seed}
         if args.window:
             kw["window"] = args.window
-        ds = data.from_table(args.data, inputs=_names(args.inputs), outputs=_names(args.outputs), time=args.time,
-                             dt=args.dt, **kw)
+        ds = data.from_table(
+            args.data,
+            inputs=_names(args.inputs),
+            outputs=_names(args.outputs),
+            time=args.time,
+            dt=args.dt,
+            **kw,
+        )
         return ds
     plant = _plant(args.plant)
     kw = {"noise_std": args.noise_std, "seed": args.seed}
@@ -140,8 +195,11 @@ def _plant(name: str):
         cls = getattr(plants, cls_name)
         if isinstance(cls, type) and getattr(cls, "name", None) == name:
             return cls()
-    known = sorted(getattr(getattr(plants, c), "name", "") for c in plants.__all__
-                   if isinstance(getattr(plants, c), type) and getattr(getattr(plants, c), "name", None))
+    known = sorted(
+        getattr(getattr(plants, c), "name", "")
+        for c in plants.__all__
+        if isinstance(getattr(plants, c), type) and getattr(getattr(plants, c), "name", None)
+    )
     raise UnknownNameError(f"unknown plant {name!r}; choose one of {known}")
 
 
@@ -165,13 +223,13 @@ def _fmt(v) -> str:
 
 def _certificate_text(cert) -> str:
     """The certificate, with the first few reasons (the rest counted)."""
-    lines = [f"certificate: {cert.subject} is {'convex' if cert.convex else 'NOT certified convex'} "
-             f"({cert.curvature}) {cert.scope}",
-             f"  with respect to: {', '.join(cert.wrt) or '(nothing)'}; nondecreasing: {cert.nondecreasing}"]
+    lines = [
+        f"certificate: {cert.subject} is {'convex' if cert.convex else 'NOT certified convex'} "
+        f"({cert.curvature}) {cert.scope}",
+        f"  with respect to: {', '.join(cert.wrt) or '(nothing)'}; nondecreasing: {cert.nondecreasing}",
+    ]
     lines += [f"  reason: {r}" for r in cert.reasons[:_REASONS_SHOWN]]
     if len(cert.reasons) > _REASONS_SHOWN:
         lines.append(f"  ... {len(cert.reasons) - _REASONS_SHOWN} more reasons in the checkpoint")
     lines += [f"  note: {n}" for n in cert.notes]
     return "\n".join(lines)
-
-

@@ -26,8 +26,20 @@ from icctrl.errors import CheckpointError, IcctrlError
 FORMAT = "icctrl.checkpoint"
 STATE_FORMAT = "icctrl.train_state"
 FORMAT_VERSION = 1
-_REQUIRED = ("format", "format_version", "icctrl_version", "state_dict", "config", "scalers", "input_names",
-             "output_names", "train_config", "dataset", "metrics", "certificate")
+_REQUIRED = (
+    "format",
+    "format_version",
+    "icctrl_version",
+    "state_dict",
+    "config",
+    "scalers",
+    "input_names",
+    "output_names",
+    "train_config",
+    "dataset",
+    "metrics",
+    "certificate",
+)
 
 
 def plain(obj: Any) -> Any:
@@ -38,16 +50,21 @@ def plain(obj: Any) -> Any:
         raise CheckpointError(f"checkpoint metadata is not plain data: {exc}") from exc
 
 
-def make_checkpoint(model, *, train_config: dict, dataset: dict, metrics: dict, certificate: dict,
-                    extra: dict | None = None) -> dict:
+def make_checkpoint(
+    model, *, train_config: dict, dataset: dict, metrics: dict, certificate: dict, extra: dict | None = None
+) -> dict:
     """The checkpoint dict of a trained Scaled model (tensors on the CPU, metadata as plain values)."""
     from icctrl.nn import Scaled
 
     if not isinstance(model, Scaled):
-        raise CheckpointError(f"a checkpoint stores a Scaled model (physical units), got {type(model).__name__}")
+        raise CheckpointError(
+            f"a checkpoint stores a Scaled model (physical units), got {type(model).__name__}"
+        )
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    scalers = {"input": {"offset": model.in_offset.tolist(), "scale": model.in_scale.tolist()},
-               "output": {"offset": model.out_offset.tolist(), "scale": model.out_scale.tolist()}}
+    scalers = {
+        "input": {"offset": model.in_offset.tolist(), "scale": model.in_scale.tolist()},
+        "output": {"offset": model.out_offset.tolist(), "scale": model.out_scale.tolist()},
+    }
     ckpt = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -95,8 +112,8 @@ def read_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
     except Exception as exc:  # the unpickler raises many types; none of them may escape as a traceback
         msg = _reason(exc)
         raise CheckpointError(
-            f"{what} file {str(p)!r} was refused: corrupt, truncated or holding objects other than tensors and "
-            f"plain data ({type(exc).__name__}: {msg[:200]})"
+            f"{what} file {str(p)!r} was refused: corrupt, truncated or holding objects other than "
+            f"tensors and plain data ({type(exc).__name__}: {msg[:200]})"
         ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{what} file {str(p)!r} holds a {type(obj).__name__}, not an icctrl {what}")
@@ -145,12 +162,15 @@ def model_from_checkpoint(ckpt: dict, source: str = "checkpoint"):
     try:
         inner = from_config(ckpt["config"])
         sc = ckpt["scalers"]
-        model = Scaled(inner, sc["input"]["offset"], sc["input"]["scale"], sc["output"]["offset"],
-                       sc["output"]["scale"])
+        model = Scaled(
+            inner, sc["input"]["offset"], sc["input"]["scale"], sc["output"]["offset"], sc["output"]["scale"]
+        )
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except (IcctrlError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{source!r}: cannot rebuild the model ({type(exc).__name__}: {msg[:300]})") from None
+        raise CheckpointError(
+            f"{source!r}: cannot rebuild the model ({type(exc).__name__}: {msg[:300]})"
+        ) from None
     names_in, names_out = ckpt["input_names"], ckpt["output_names"]
     if names_in and len(names_in) != model.n_in or names_out and len(names_out) != model.n_out:
         raise CheckpointError(f"{source!r}: input/output names {names_in}/{names_out} do not fit the model")

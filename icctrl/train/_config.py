@@ -23,6 +23,9 @@ class TrainConfig:
     batch_size: int = 64
     #: Stop after this many epochs without a validation improvement larger than `min_delta`; None: never.
     patience: int | None = 20
+    #: Restore the weights of the best validation epoch at the end; False keeps the last epoch's weights (for
+    #: studies where selecting on the validation split would be an unfair advantage).
+    keep_best: bool = True
     #: Smallest decrease of the validation loss that counts as an improvement.
     min_delta: float = 0.0
     #: Clip the global gradient 2-norm to this value; None: no clipping.
@@ -71,7 +74,9 @@ class TrainConfig:
             raise InvalidValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         dev = str(self.device)
         if dev not in DEVICES and not (dev.startswith("cuda:") and dev[5:].isdigit()):
-            raise UnknownNameError(f"unknown device {self.device!r}; choose one of {list(DEVICES)} or 'cuda:N'")
+            raise UnknownNameError(
+                f"unknown device {self.device!r}; choose one of {list(DEVICES)} or 'cuda:N'"
+            )
         if self.certify_wrt is not None:
             self.certify_wrt = [int(i) for i in self.certify_wrt]
         self.tags = dict(self.tags)

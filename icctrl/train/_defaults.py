@@ -46,19 +46,57 @@ _ONE_STEP = {"epochs": 80, "lr": 1e-2, "batch_size": 64, "patience": 20, "lr_fin
 DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
     ("cstr", s.name): s
     for s in (
-        DefaultSpec("cstr", "iclstm", "iclstm", "one_step", 5, 32, 2, {"activation": "relu"},
-                    config_kw=_ONE_STEP, purpose="the papers' IC-LSTM one-period model, all inputs doubled"),
-        DefaultSpec("cstr", "iclrnn", "iclrnn", "one_step", 5, 64, 1, {"activation": "relu"},
-                    config_kw=_ONE_STEP, purpose="ICLRNN one-period model (jointly convex, Lipschitz); one layer: "
-                                                 "the two-layer ICLRNN does not learn T on this data"),
-        DefaultSpec("cstr", "lstm", "lstm", "one_step", 5, 32, 2, config_kw={**_ONE_STEP, "lr": 3e-3},
-                    purpose="unconstrained LSTM baseline, same data"),
-        DefaultSpec("cstr", "icrnn_cost", "icrnn", "multi_step", 10, 32, 2,
-                    {"activation": "relu", "doubled": [2, 3]},
-                    config_kw={**_ONE_STEP, "epochs": 120},
-                    target="lyapunov", certify_wrt=(2, 3),
-                    purpose="convex-in-U predictor of V(x_(k+1)) over the MPC horizon (N = 10), inputs "
-                            "[x_0, u_k], doubled on u only"),
+        DefaultSpec(
+            "cstr",
+            "iclstm",
+            "iclstm",
+            "one_step",
+            5,
+            32,
+            2,
+            {"activation": "relu"},
+            config_kw=_ONE_STEP,
+            purpose="the papers' IC-LSTM one-period model, all inputs doubled",
+        ),
+        DefaultSpec(
+            "cstr",
+            "iclrnn",
+            "iclrnn",
+            "one_step",
+            5,
+            64,
+            1,
+            {"activation": "relu"},
+            config_kw=_ONE_STEP,
+            purpose="ICLRNN one-period model (jointly convex, Lipschitz); one layer: "
+            "the two-layer ICLRNN does not learn T on this data",
+        ),
+        DefaultSpec(
+            "cstr",
+            "lstm",
+            "lstm",
+            "one_step",
+            5,
+            32,
+            2,
+            config_kw={**_ONE_STEP, "lr": 3e-3},
+            purpose="unconstrained LSTM baseline, same data",
+        ),
+        DefaultSpec(
+            "cstr",
+            "icrnn_cost",
+            "icrnn",
+            "multi_step",
+            10,
+            32,
+            2,
+            {"activation": "relu", "doubled": [2, 3]},
+            config_kw={**_ONE_STEP, "epochs": 120},
+            target="lyapunov",
+            certify_wrt=(2, 3),
+            purpose="convex-in-U predictor of V(x_(k+1)) over the MPC horizon (N = 10), inputs "
+            "[x_0, u_k], doubled on u only",
+        ),
     )
 }
 
@@ -91,7 +129,9 @@ def load_default(plant: str = "cstr", name: str = "iclstm", folder: str | os.Pat
 
     pt, meta = asset_paths(plant, name, folder)
     if not pt.is_file():
-        raise CheckpointError(f"shipped default {plant}/{name} is missing ({pt}); run examples/train_defaults.py")
+        raise CheckpointError(
+            f"shipped default {plant}/{name} is missing ({pt}); run examples/train_defaults.py"
+        )
     if meta.is_file():
         try:
             want = json.loads(meta.read_text()).get("sha256")
@@ -99,8 +139,10 @@ def load_default(plant: str = "cstr", name: str = "iclstm", folder: str | os.Pat
             raise CheckpointError(f"metadata {str(meta)!r} of {plant}/{name} is unreadable: {exc}") from None
         got = sha256(pt)
         if want and got != want:
-            raise CheckpointError(f"shipped default {str(pt)!r} has sha256 {got[:12]}…, its metadata says "
-                                  f"{str(want)[:12]}… (file damaged or replaced)")
+            raise CheckpointError(
+                f"shipped default {str(pt)!r} has sha256 {got[:12]}…, its metadata says "
+                f"{str(want)[:12]}… (file damaged or replaced)"
+            )
     return load(pt)
 
 
@@ -119,16 +161,27 @@ def default_dataset(s: DefaultSpec):
     return cstr_dataset(layout=s.layout, **kw)
 
 
-def train_default(plant: str, name: str, *, folder: str | os.PathLike | None = None, quiet: bool = True,
-                  epochs: int | None = None):
+def train_default(
+    plant: str,
+    name: str,
+    *,
+    folder: str | os.PathLike | None = None,
+    quiet: bool = True,
+    epochs: int | None = None,
+):
     """Train one shipped default from its recipe and write `<plant>_<name>.pt` and `.json` into `folder`."""
     from icctrl.train._trainer import train
 
     s = spec(plant, name)
     ds = default_dataset(s)
-    cfg_kw = {**s.config_kw, "quiet": quiet, "device": "cpu", "threads": 1,
-              "certify_wrt": list(s.certify_wrt) if s.certify_wrt else None,
-              "tags": {"plant": s.plant, "default": s.name, "layout": s.layout, "target": s.target}}
+    cfg_kw = {
+        **s.config_kw,
+        "quiet": quiet,
+        "device": "cpu",
+        "threads": 1,
+        "certify_wrt": list(s.certify_wrt) if s.certify_wrt else None,
+        "tags": {"plant": s.plant, "default": s.name, "layout": s.layout, "target": s.target},
+    }
     if epochs is not None:
         cfg_kw["epochs"] = epochs
     result = train(s.model, ds, TrainConfig(**cfg_kw), hidden=s.hidden, layers=s.layers, **s.model_kw)
@@ -137,14 +190,24 @@ def train_default(plant: str, name: str, *, folder: str | os.PathLike | None = N
     pt, meta = asset_paths(plant, name, folder)
     result.save(pt)
     pt.chmod(0o644)  # package data: readable by everyone
-    write_json(meta, {
-        "plant": s.plant, "name": s.name, "file": pt.name, "sha256": sha256(pt), "size_bytes": pt.stat().st_size,
-        "icctrl_version": __version__, "recipe": asdict(s), "metrics": result.metrics, "timing": timing,
-        "certificate": result.certificate.to_dict(),
-        "certificate_per_step": result.extra.get("certificate_per_step"),
-        "dataset": {k: result.dataset[k] for k in ("hash", "sizes", "input_names", "output_names")},
-        "command": "python examples/train_defaults.py",
-    })
+    write_json(
+        meta,
+        {
+            "plant": s.plant,
+            "name": s.name,
+            "file": pt.name,
+            "sha256": sha256(pt),
+            "size_bytes": pt.stat().st_size,
+            "icctrl_version": __version__,
+            "recipe": asdict(s),
+            "metrics": result.metrics,
+            "timing": timing,
+            "certificate": result.certificate.to_dict(),
+            "certificate_per_step": result.extra.get("certificate_per_step"),
+            "dataset": {k: result.dataset[k] for k in ("hash", "sizes", "input_names", "output_names")},
+            "command": "python examples/train_defaults.py",
+        },
+    )
     meta.chmod(0o644)
     return result
 

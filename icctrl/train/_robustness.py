@@ -31,12 +31,27 @@ PAPER = {
 }
 
 
-def robustness_study(models: Sequence[str] = STUDY_MODELS, noise: Sequence[float] = NOISE_LEVELS, *,
-                     hidden: int = 32, layers: int = 2, window: int = 5, epochs: int = 30, batch_size: int = 64,
-                     n_traj: int = 300, input_grid: int = 3, lipschitz_n: int = 128, seed: int = 0,
-                     patience: int | None = 10, lr: dict[str, float] | None = None,
-                     log: Callable[[str], None] | None = None) -> dict:
-    """Train every model at every noise level on the CSTR one-step data; returns rows and the setting."""
+def robustness_study(
+    models: Sequence[str] = STUDY_MODELS,
+    noise: Sequence[float] = NOISE_LEVELS,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    window: int = 5,
+    epochs: int = 30,
+    batch_size: int = 64,
+    n_traj: int = 300,
+    input_grid: int = 3,
+    lipschitz_n: int = 128,
+    seed: int = 0,
+    patience: int | None = None,
+    lr: dict[str, float] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Train every model at every noise level on the CSTR one-step data; returns rows and the setting.
+
+    Every model trains for `epochs` on the noisy targets and keeps its LAST weights: no model selection on the
+    clean validation split (that would hand every model clean information and hide overfitting to noise)."""
     from icctrl.data import cstr_dataset
     from icctrl.train._trainer import train
 
@@ -53,23 +68,54 @@ def robustness_study(models: Sequence[str] = STUDY_MODELS, noise: Sequence[float
         ds = cstr_dataset(window=window, n_traj=n_traj, input_grid=input_grid, noise_std=s, seed=seed)
         for name in models:
             t0 = time.perf_counter()
-            cfg = TrainConfig(epochs=epochs, lr=rates[name], batch_size=batch_size, patience=patience,
-                              lr_final=0.05, seed=seed, quiet=True, device="cpu")
+            cfg = TrainConfig(
+                epochs=epochs,
+                lr=rates[name],
+                batch_size=batch_size,
+                patience=patience,
+                lr_final=0.05,
+                seed=seed,
+                quiet=True,
+                device="cpu",
+                keep_best=False,
+            )
             res = train(name, ds, cfg, hidden=hidden, layers=layers)
             lip = empirical_lipschitz(res.model.model, ds, n=lipschitz_n, seed=seed)
-            row = {"model": name, "noise": s, "test_mse": res.metrics["test_mse"],
-                   "test_mse_last_step": res.metrics["test_mse_last_step"], "lipschitz": lip,
-                   "lipschitz_bound": _finite(res.model.model.lipschitz_bound(window)),
-                   "epochs_run": res.metrics["epochs_run"], "seconds": round(time.perf_counter() - t0, 2),
-                   "convex": res.certificate.convex}
+            row = {
+                "model": name,
+                "noise": s,
+                "test_mse": res.metrics["test_mse"],
+                "test_mse_last_step": res.metrics["test_mse_last_step"],
+                "lipschitz": lip,
+                "lipschitz_bound": _finite(res.model.model.lipschitz_bound(window)),
+                "epochs_run": res.metrics["epochs_run"],
+                "seconds": round(time.perf_counter() - t0, 2),
+                "convex": res.certificate.convex,
+            }
             rows.append(row)
             if log:
-                log(f"noise {s:.1f} {name:7s} test MSE {row['test_mse']:.3e}  L≈{lip:.3g}  ({row['seconds']} s)")
-    setting = {"models": models, "noise": noise, "hidden": hidden, "layers": layers, "window": window,
-               "epochs": epochs, "batch_size": batch_size, "n_traj": n_traj, "input_grid": input_grid,
-               "lipschitz_n": lipschitz_n, "seed": seed, "patience": patience, "lr": {m: rates[m] for m in models},
-               "mse_units": "scaled (train-fitted standardisation), all sub-steps of the window",
-               "lipschitz": "lipschitz_estimate on clean test windows, whole scaled window in and out, 2-norms"}
+                log(
+                    f"noise {s:.1f} {name:7s} test MSE {row['test_mse']:.3e}  L≈{lip:.3g}  "
+                    f"({row['seconds']} s)"
+                )
+    setting = {
+        "models": models,
+        "noise": noise,
+        "hidden": hidden,
+        "layers": layers,
+        "window": window,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "n_traj": n_traj,
+        "input_grid": input_grid,
+        "lipschitz_n": lipschitz_n,
+        "seed": seed,
+        "patience": patience,
+        "keep_best": False,
+        "lr": {m: rates[m] for m in models},
+        "mse_units": "scaled (train-fitted standardisation), all sub-steps of the window",
+        "lipschitz": "lipschitz_estimate on clean test windows, whole scaled window in and out, 2-norms",
+    }
     return {"setting": setting, "rows": rows, "paper": PAPER, "ordering": ordering(rows)}
 
 
@@ -102,8 +148,9 @@ def ordering(rows: list[dict]) -> dict:
     growth = {m: at[m]["test_mse"] / max(clean[m]["test_mse"], 1e-300) for m in at if m in clean}
     return {
         "noise": top,
-        "lipschitz_constrained_below_unconstrained": cmp(("lrnn", "icrnn", "iclrnn"), ("rnn", "lstm"),
-                                                         "lipschitz", at),
+        "lipschitz_constrained_below_unconstrained": cmp(
+            ("lrnn", "icrnn", "iclrnn"), ("rnn", "lstm"), "lipschitz", at
+        ),
         "iclrnn_mse_below_rnn_lstm_at_top_noise": cmp(("iclrnn",), ("rnn", "lstm"), "test_mse", at),
         "mse_growth_factor": growth,
     }
@@ -113,8 +160,12 @@ def to_markdown(result: dict) -> str:
     """Table: test MSE (clean test data) and Lipschitz estimate per model and noise level, with the paper."""
     noise = result["setting"]["noise"]
     by = {(r["model"], r["noise"]): r for r in result["rows"]}
-    head = "| model | " + " | ".join(f"MSE σ={s:g}" for s in noise) + f" | L̂ σ={noise[-1]:g} | paper MSE σ=0 → 0.9 " \
-           "(L) |"
+    head = (
+        "| model | "
+        + " | ".join(f"MSE σ={s:g}" for s in noise)
+        + f" | L̂ σ={noise[-1]:g} | paper MSE σ=0 → 0.9 "
+        "(L) |"
+    )
     lines = [head, "|" + "---|" * (len(noise) + 3)]
     for m in result["setting"]["models"]:
         cells = [f"{by[(m, s)]['test_mse']:.2e}" if (m, s) in by else "—" for s in noise]

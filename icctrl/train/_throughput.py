@@ -22,9 +22,20 @@ SETTINGS = {
 GOAL_CPU_RATIO = 0.5
 
 
-def throughput(models: tuple[str, ...] = ("iclstm", "lstm"), *, hidden: int = 64, layers: int = 2,
-               batch_size: int = 64, window: int = 10, n_samples: int = 2048, repeats: int = 5,
-               threads: int | None = 1, device: str = "cpu", dataset: Any = None, seed: int = 0) -> dict:
+def throughput(
+    models: tuple[str, ...] = ("iclstm", "lstm"),
+    *,
+    hidden: int = 64,
+    layers: int = 2,
+    batch_size: int = 64,
+    window: int = 10,
+    n_samples: int = 2048,
+    repeats: int = 5,
+    threads: int | None = 1,
+    device: str = "cpu",
+    dataset: Any = None,
+    seed: int = 0,
+) -> dict:
     """Samples/s of one training epoch (forward, backward, Adam step) per model, median over `repeats`.
 
     Data: the CSTR one-step dataset (`window` sub-steps), first `n_samples` training windows, or `dataset`.
@@ -62,9 +73,18 @@ def throughput(models: tuple[str, ...] = ("iclstm", "lstm"), *, hidden: int = 64
     finally:
         torch.set_num_threads(old_threads)
     out: dict[str, Any] = {
-        "device": str(dev), "threads": torch.get_num_threads() if threads is None else threads,
-        "setting": {"hidden": hidden, "layers": layers, "batch_size": batch_size, "window": int(x.shape[1]),
-                    "n_samples": n_samples, "repeats": repeats, "n_in": int(x.shape[-1]), "n_out": int(y.shape[-1])},
+        "device": str(dev),
+        "threads": torch.get_num_threads() if threads is None else threads,
+        "setting": {
+            "hidden": hidden,
+            "layers": layers,
+            "batch_size": batch_size,
+            "window": int(x.shape[1]),
+            "n_samples": n_samples,
+            "repeats": repeats,
+            "n_in": int(x.shape[-1]),
+            "n_out": int(y.shape[-1]),
+        },
         "samples_per_s": {n: statistics.median(v) for n, v in rates.items()},
         "epoch_seconds": {n: n_samples / statistics.median(v) for n, v in rates.items()},
         "runs": rates,
@@ -85,7 +105,7 @@ def _epoch_rate(net, opt, x, y, batch_size: int, dev: torch.device) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(x), batch_size):
         opt.zero_grad(set_to_none=True)
-        loss = ((net(x[i:i + batch_size]) - y[i:i + batch_size]) ** 2).mean()
+        loss = ((net(x[i : i + batch_size]) - y[i : i + batch_size]) ** 2).mean()
         loss.backward()
         opt.step()
     if dev.type == "cuda":
@@ -93,18 +113,28 @@ def _epoch_rate(net, opt, x, y, batch_size: int, dev: torch.device) -> float:
     return len(x) / (time.perf_counter() - t0)
 
 
-def benchmark_training(setting: str = "small", *, devices: tuple[str, ...] | None = None, repeats: int = 3,
-                       models: tuple[str, ...] = ("iclstm", "lstm"), threads: int | None = 1, **overrides: Any) -> dict:
+def benchmark_training(
+    setting: str = "small",
+    *,
+    devices: tuple[str, ...] | None = None,
+    repeats: int = 3,
+    models: tuple[str, ...] = ("iclstm", "lstm"),
+    threads: int | None = 1,
+    **overrides: Any,
+) -> dict:
     """`icctrl bench train`: throughput per device for a named setting ("small": 2×64, batch 64; "large":
     2×256, batch 1024), and the GPU-vs-CPU speed-up per model when CUDA is present."""
     if setting not in SETTINGS:
-        raise InvalidValueError(f"unknown training benchmark setting {setting!r}; choose one of {sorted(SETTINGS)}")
+        raise InvalidValueError(
+            f"unknown training benchmark setting {setting!r}; choose one of {sorted(SETTINGS)}"
+        )
     kw = {**SETTINGS[setting], **overrides}
     devices = devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     out: dict[str, Any] = {"setting": setting, "per_device": {}}
     for dev in devices:
-        out["per_device"][dev] = throughput(models, repeats=repeats, device=dev,
-                                            threads=threads if dev == "cpu" else None, **kw)
+        out["per_device"][dev] = throughput(
+            models, repeats=repeats, device=dev, threads=threads if dev == "cpu" else None, **kw
+        )
     cpu, gpu = out["per_device"].get("cpu"), out["per_device"].get("cuda")
     if cpu and gpu:
         out["gpu_vs_cpu"] = {m: gpu["samples_per_s"][m] / cpu["samples_per_s"][m] for m in models}

@@ -22,12 +22,23 @@ from icctrl.train import _ddp
 from icctrl.train._config import TrainConfig
 
 # Settings a resumed run must share with the interrupted one (they change the arithmetic).
-_RESUME_KEYS = ("epochs", "lr", "batch_size", "seed", "weight_decay", "clip_norm", "lr_final", "min_delta", "amp")
+_RESUME_KEYS = (
+    "epochs",
+    "lr",
+    "batch_size",
+    "seed",
+    "weight_decay",
+    "clip_norm",
+    "lr_final",
+    "min_delta",
+    "amp",
+    "keep_best",
+)
 _EVAL_BATCH = 4096
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """"auto" → CUDA when present (this process's GPU under DDP), else CPU; "cuda" without CUDA is an error."""
+    """`auto` → CUDA when present (this process's GPU under DDP), else CPU; `cuda` without CUDA: an error."""
     name = str(name)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -52,9 +63,14 @@ class TrainResult:
 
     def checkpoint(self) -> dict:
         """The checkpoint dict (weights + metadata)."""
-        return ck.make_checkpoint(self.model, train_config=self.config.to_dict(), dataset=self.dataset,
-                                  metrics=self.metrics, certificate=self.certificate.to_dict(),
-                                  extra={"history": self.history, **self.extra})
+        return ck.make_checkpoint(
+            self.model,
+            train_config=self.config.to_dict(),
+            dataset=self.dataset,
+            metrics=self.metrics,
+            certificate=self.certificate.to_dict(),
+            extra={"history": self.history, **self.extra},
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the checkpoint atomically; `icctrl.load(path)` returns the model."""
@@ -69,23 +85,35 @@ class Trainer:
     losses); an exception they raise interrupts training like Ctrl-C would.
     """
 
-    def __init__(self, model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
-                 state_path: str | os.PathLike | None = None,
-                 callbacks: Sequence[Callable[[int, dict], None]] = ()):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dataset: Any,
+        config: TrainConfig | None = None,
+        *,
+        state_path: str | os.PathLike | None = None,
+        callbacks: Sequence[Callable[[int, dict], None]] = (),
+    ):
         from icctrl.nn import Scaled, SequenceModel
 
         if isinstance(model, Scaled):
-            raise InvalidValueError("Trainer takes the model in scaled units (the trainer adds the dataset's "
-                                    "scalers); pass model.model, not the Scaled wrapper")
+            raise InvalidValueError(
+                "Trainer takes the model in scaled units (the trainer adds the dataset's "
+                "scalers); pass model.model, not the Scaled wrapper"
+            )
         if not isinstance(model, SequenceModel):
             raise InvalidValueError(f"Trainer needs an icctrl.nn model, got {type(model).__name__}")
         for attr in ("inputs", "targets", "input_scaler", "output_scaler", "tensors"):
             if not hasattr(dataset, attr):
-                raise InvalidValueError(f"Trainer needs an icctrl SequenceDataset, got {type(dataset).__name__}")
+                raise InvalidValueError(
+                    f"Trainer needs an icctrl SequenceDataset, got {type(dataset).__name__}"
+                )
         n_in, n_out = dataset.inputs.shape[-1], dataset.targets.shape[-1]
         if (model.n_in, model.n_out) != (n_in, n_out):
-            raise ShapeError(f"model maps {model.n_in} → {model.n_out} features but the dataset has {n_in} inputs "
-                             f"{tuple(dataset.input_names)} and {n_out} outputs {tuple(dataset.output_names)}")
+            raise ShapeError(
+                f"model maps {model.n_in} → {model.n_out} features but the dataset has {n_in} inputs "
+                f"{tuple(dataset.input_names)} and {n_out} outputs {tuple(dataset.output_names)}"
+            )
         self.model, self.dataset = model, dataset
         self.config = config if config is not None else TrainConfig()
         if not isinstance(self.config, TrainConfig):
@@ -98,7 +126,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ fit
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train, keep the best weights on the validation split, evaluate on test, certify; returns the result."""
+        """Train, keep the best weights on the validation split, evaluate on test, certify the result."""
         cfg, info = self.config, self.dist
         device = resolve_device(cfg.device, info.local_rank)
         threads = torch.get_num_threads()
@@ -121,8 +149,15 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: _cosine(e, cfg.epochs, cfg.lr_final))
         amp_dtype = _amp_dtype(cfg.amp, device)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-        st = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad": 0, "history": [],
-              "best_state": copy.deepcopy(model.state_dict()), "seconds": 0.0}
+        st = {
+            "epoch": 0,
+            "best_val": math.inf,
+            "best_epoch": -1,
+            "bad": 0,
+            "history": [],
+            "best_state": copy.deepcopy(model.state_dict()),
+            "seconds": 0.0,
+        }
         if resume:
             self._restore(st, model, opt, sched, scaler)
         has_val = len(xva) > 0
@@ -137,16 +172,27 @@ class Trainer:
                 st["seconds"] += time.perf_counter() - t0
                 improved = val_loss < st["best_val"] - cfg.min_delta
                 if improved:
-                    st.update(best_val=val_loss, best_epoch=epoch, bad=0,
-                              best_state=copy.deepcopy(model.state_dict()))
+                    st.update(
+                        best_val=val_loss,
+                        best_epoch=epoch,
+                        bad=0,
+                        best_state=copy.deepcopy(model.state_dict()),
+                    )
                 else:
                     st["bad"] += 1
-                record = {"epoch": epoch, "train_mse": train_loss, "val_mse": val_loss if has_val else None,
-                          "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 4)}
+                record = {
+                    "epoch": epoch,
+                    "train_mse": train_loss,
+                    "val_mse": val_loss if has_val else None,
+                    "lr": opt.param_groups[0]["lr"],
+                    "seconds": round(time.perf_counter() - t0, 4),
+                }
                 st["history"].append(record)
                 st["epoch"] = epoch + 1
                 if bar is not None:
-                    bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val_loss:.3e}", best=f"{st['best_val']:.3e}")
+                    bar.set_postfix(
+                        train=f"{train_loss:.3e}", val=f"{val_loss:.3e}", best=f"{st['best_val']:.3e}"
+                    )
                     bar.update(1)
                 if self.state_path is not None and info.main and (st["epoch"] % cfg.state_every == 0):
                     self._save_state(st, model, opt, sched, scaler)
@@ -158,7 +204,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        model.load_state_dict(st["best_state"])
+        if cfg.keep_best:
+            model.load_state_dict(st["best_state"])
         return self._finish(st, stopped, device)
 
     def _epoch(self, net, model, opt, scaler, amp_dtype, xtr, ytr, epoch: int, device: torch.device) -> float:
@@ -171,7 +218,7 @@ class Trainer:
         counted = 0
         model.train()
         for start in range(0, n, cfg.batch_size):
-            batch = perm[start:start + cfg.batch_size]
+            batch = perm[start : start + cfg.batch_size]
             if info.active and len(batch) < info.world:
                 continue  # a tail too small to split over the processes is skipped by every process
             mine = _ddp.shard(batch, info).to(device)
@@ -209,8 +256,13 @@ class Trainer:
         model = self.model.to("cpu").eval()
         for p in model.parameters():
             p.requires_grad_(True)
-        wrapped = Scaled(model, ds.input_scaler.offset, ds.input_scaler.scale, ds.output_scaler.offset,
-                         ds.output_scaler.scale).eval()
+        wrapped = Scaled(
+            model,
+            ds.input_scaler.offset,
+            ds.input_scaler.scale,
+            ds.output_scaler.offset,
+            ds.output_scaler.scale,
+        ).eval()
         names_in, names_out = tuple(ds.input_names), tuple(ds.output_names)
         for m in (model, wrapped):
             m.input_names, m.output_names = names_in, names_out
@@ -219,25 +271,43 @@ class Trainer:
         extra = {}
         if getattr(model, "recurrent", False):
             extra["certificate_per_step"] = certify(wrapped, wrt=cfg.certify_wrt, per_step=True).to_dict()
-        dataset = {"hash": ds.content_hash, "meta": ds.meta, "input_names": list(names_in),
-                   "output_names": list(names_out),
-                   "sizes": {s: int(len(ds.indices(s))) for s in ("train", "val", "test")}}
+        dataset = {
+            "hash": ds.content_hash,
+            "meta": ds.meta,
+            "input_names": list(names_in),
+            "output_names": list(names_out),
+            "sizes": {s: int(len(ds.indices(s))) for s in ("train", "val", "test")},
+        }
         if self.state_path is not None and self.dist.main:
             self.state_path.unlink(missing_ok=True)  # the run finished: nothing left to resume
         result = TrainResult(wrapped, metrics, cert, st["history"], cfg, dataset, extra)
         if not cfg.quiet and self.dist.main:
-            print(f"test MSE (scaled) {metrics['test_mse']}; best epoch {metrics['best_epoch']}", file=sys.stderr)
+            print(
+                f"test MSE (scaled) {metrics['test_mse']}; best epoch {metrics['best_epoch']}",
+                file=sys.stderr,
+            )
         return result
 
     def _metrics(self, model, wrapped, st: dict, stopped: bool, device: torch.device) -> dict:
         ds = self.dataset
-        out = {"train_mse": st["history"][-1]["train_mse"] if st["history"] else None,
-               "val_mse": st["best_val"] if len(ds.indices("val")) else None,
-               "best_epoch": st["best_epoch"], "epochs_run": st["epoch"], "stopped_early": stopped,
-               "train_seconds": round(st["seconds"], 3), "device": str(device), "world_size": self.dist.world,
-               "n_params": int(sum(p.numel() for p in model.parameters()))}
+        last_val = st["history"][-1]["val_mse"] if st["history"] else None
+        out = {
+            "train_mse": st["history"][-1]["train_mse"] if st["history"] else None,
+            "val_mse": (st["best_val"] if self.config.keep_best else last_val)
+            if len(ds.indices("val"))
+            else None,
+            "best_epoch": st["best_epoch"],
+            "epochs_run": st["epoch"],
+            "stopped_early": stopped,
+            "train_seconds": round(st["seconds"], 3),
+            "device": str(device),
+            "world_size": self.dist.world,
+            "n_params": int(sum(p.numel() for p in model.parameters())),
+        }
         n_train = len(ds.indices("train"))
-        out["samples_per_second"] = round(n_train * st["epoch"] / st["seconds"], 1) if st["seconds"] > 0 else None
+        out["samples_per_second"] = (
+            round(n_train * st["epoch"] / st["seconds"], 1) if st["seconds"] > 0 else None
+        )
         if len(ds.indices("test")):
             x, y = ds.tensors("test")
             out["test_mse"] = evaluate(model, x, y)
@@ -248,8 +318,10 @@ class Trainer:
                 pred = _batched(wrapped.double(), torch.as_tensor(xp)).numpy()
             wrapped.to(dtype)
             err = pred - yp
-            out["test_mse_physical"] = {n: float((err[..., i] ** 2).mean()) for i, n in enumerate(ds.output_names)}
-            out["test_rel_error"] = float((err ** 2).sum() ** 0.5 / max((yp ** 2).sum() ** 0.5, 1e-300))
+            out["test_mse_physical"] = {
+                n: float((err[..., i] ** 2).mean()) for i, n in enumerate(ds.output_names)
+            }
+            out["test_rel_error"] = float((err**2).sum() ** 0.5 / max((yp**2).sum() ** 0.5, 1e-300))
         else:
             out["test_mse"] = out["test_mse_last_step"] = out["test_rel_error"] = None
             out["test_mse_physical"] = {}
@@ -257,13 +329,21 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------- resume
     def _state_dict(self, st, model, opt, sched, scaler) -> dict:
-        return {"format": ck.STATE_FORMAT, "format_version": ck.FORMAT_VERSION,
-                "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "grad_scaler": scaler.state_dict(), "best_state": st["best_state"],
-                "progress": ck.plain({k: st[k] for k in ("epoch", "best_val", "best_epoch", "bad", "history",
-                                                         "seconds")}),
-                "config": ck.plain(self.config.to_dict()), "model_config": ck.plain(model.config),
-                "dataset_hash": self.dataset.content_hash}
+        return {
+            "format": ck.STATE_FORMAT,
+            "format_version": ck.FORMAT_VERSION,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "grad_scaler": scaler.state_dict(),
+            "best_state": st["best_state"],
+            "progress": ck.plain(
+                {k: st[k] for k in ("epoch", "best_val", "best_epoch", "bad", "history", "seconds")}
+            ),
+            "config": ck.plain(self.config.to_dict()),
+            "model_config": ck.plain(model.config),
+            "dataset_hash": self.dataset.content_hash,
+        }
 
     def _save_state(self, st, model, opt, sched, scaler) -> None:
         ck.save_checkpoint(self.state_path, self._state_dict(st, model, opt, sched, scaler))
@@ -276,16 +356,21 @@ class Trainer:
         if state.get("format") != ck.STATE_FORMAT or state.get("format_version") != ck.FORMAT_VERSION:
             raise CheckpointError(f"{p!r} is not an icctrl training state of version {ck.FORMAT_VERSION}")
         if state.get("dataset_hash") != self.dataset.content_hash:
-            raise CheckpointError(f"{p!r} was written for another dataset (hash {str(state.get('dataset_hash'))[:12]}"
-                                  f"…, this one {self.dataset.content_hash[:12]}…); delete it or drop --resume")
+            raise CheckpointError(
+                f"{p!r} was written for another dataset (hash {str(state.get('dataset_hash'))[:12]}"
+                f"…, this one {self.dataset.content_hash[:12]}…); delete it or drop --resume"
+            )
         if state.get("model_config") != ck.plain(self.model.config):
-            raise CheckpointError(f"{p!r} was written for the model {state.get('model_config')}, not "
-                                  f"{self.model.config}")
+            raise CheckpointError(
+                f"{p!r} was written for the model {state.get('model_config')}, not {self.model.config}"
+            )
         old, new = state.get("config") or {}, self.config.to_dict()
         diff = [k for k in _RESUME_KEYS if old.get(k) != new.get(k)]
         if diff:
-            raise CheckpointError(f"{p!r}: cannot resume with changed settings "
-                                  + ", ".join(f"{k}={old.get(k)!r}→{new.get(k)!r}" for k in diff))
+            raise CheckpointError(
+                f"{p!r}: cannot resume with changed settings "
+                + ", ".join(f"{k}={old.get(k)!r}→{new.get(k)!r}" for k in diff)
+            )
         try:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -295,7 +380,9 @@ class Trainer:
             st.update({k: prog[k] for k in ("epoch", "best_val", "best_epoch", "bad", "history", "seconds")})
             st["best_state"] = state["best_state"]
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{p!r}: inconsistent training state ({type(exc).__name__}: {exc})") from None
+            raise CheckpointError(
+                f"{p!r}: inconsistent training state ({type(exc).__name__}: {exc})"
+            ) from None
         if not self.config.quiet and self.dist.main:
             print(f"resuming from {p} at epoch {st['epoch']}", file=sys.stderr)
 
@@ -315,7 +402,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, last: boo
 
 
 def _batched(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(x[i:i + _EVAL_BATCH]) for i in range(0, len(x), _EVAL_BATCH)])
+    return torch.cat([model(x[i : i + _EVAL_BATCH]) for i in range(0, len(x), _EVAL_BATCH)])
 
 
 def _cosine(epoch: int, epochs: int, final: float) -> float:
@@ -344,13 +431,27 @@ def _progress(cfg: TrainConfig, info: _ddp.DistInfo, start: int, name: str):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=cfg.epochs, initial=start, desc=f"train {name}", unit="epoch", file=sys.stderr,
-                dynamic_ncols=True)
+    return tqdm(
+        total=cfg.epochs,
+        initial=start,
+        desc=f"train {name}",
+        unit="epoch",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
-def train(model: str | torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
-          out: str | os.PathLike | None = None, resume: bool = False, state_path: str | os.PathLike | None = None,
-          callbacks: Sequence[Callable[[int, dict], None]] = (), **model_kw: Any) -> TrainResult:
+def train(
+    model: str | torch.nn.Module,
+    dataset: Any,
+    config: TrainConfig | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    state_path: str | os.PathLike | None = None,
+    callbacks: Sequence[Callable[[int, dict], None]] = (),
+    **model_kw: Any,
+) -> TrainResult:
     """Build (by zoo name, seeded by `config.seed`) or take a model, train it, and write `out` when given.
 
     The resume state goes to `state_path` (default `<out>.state` when `out` is given)."""

@@ -27,11 +27,23 @@ def make_dataset(n: int = 96, T: int = 4, seed: int = 0) -> SequenceDataset:
     targets = x0[:, None, :] + frac * drift[:, None, :] + 0.01 * np.sin(inputs[..., :2])
     idx = rng.permutation(n)
     n_val = n_test = n // 6
-    splits = {"train": np.sort(idx[n_val + n_test:]), "val": np.sort(idx[:n_val]),
-              "test": np.sort(idx[n_val:n_val + n_test])}
+    splits = {
+        "train": np.sort(idx[n_val + n_test :]),
+        "val": np.sort(idx[:n_val]),
+        "test": np.sort(idx[n_val : n_val + n_test]),
+    }
     tr = splits["train"]
-    return SequenceDataset(inputs, targets, np.arange(n), ("C_A", "T", "C_A0", "Q"), ("C_A", "T"), splits,
-                           Scaler.fit(inputs[tr]), Scaler.fit(targets[tr]), {"source": "synthetic", "seed": seed})
+    return SequenceDataset(
+        inputs,
+        targets,
+        np.arange(n),
+        ("C_A", "T", "C_A0", "Q"),
+        ("C_A", "T"),
+        splits,
+        Scaler.fit(inputs[tr]),
+        Scaler.fit(targets[tr]),
+        {"source": "synthetic", "seed": seed},
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Checkpoints: round trip through icctrl.load, and refusal of hostile, corrupt, truncated or foreign files."""
+"""Checkpoints: round trip through icctrl.load; hostile, corrupt, truncated or foreign files are refused."""
 
 from __future__ import annotations
 
@@ -74,8 +74,12 @@ def test_a_pickle_that_would_run_code_is_refused_and_runs_nothing(tmp_path, writ
 def test_truncated_corrupt_empty_and_missing_files(saved, tmp_path):
     _, path = saved
     data = path.read_bytes()
-    cases = {"truncated.pt": data[: len(data) // 2], "corrupt.pt": data[:100] + b"\x00" * 64 + data[164:],
-             "empty.pt": b"", "text.pt": b"not a checkpoint at all"}
+    cases = {
+        "truncated.pt": data[: len(data) // 2],
+        "corrupt.pt": data[:100] + b"\x00" * 64 + data[164:],
+        "empty.pt": b"",
+        "text.pt": b"not a checkpoint at all",
+    }
     for name, blob in cases.items():
         p = tmp_path / name
         p.write_bytes(blob)
@@ -102,7 +106,10 @@ def test_wrong_version_format_and_inconsistent_content(saved, tmp_path):
         (lambda c: c["config"].update(hidden=9), "cannot rebuild"),
         (lambda c: c["config"].update(name="nope"), "cannot rebuild"),
         (lambda c: c["scalers"]["input"].update(scale=[1.0, -1.0, 1.0, 1.0]), "cannot rebuild"),
-        (lambda c: c["state_dict"].update({"model.w_out.bias": torch.full((2,), float("nan"))}), "non-finite"),
+        (
+            lambda c: c["state_dict"].update({"model.w_out.bias": torch.full((2,), float("nan"))}),
+            "non-finite",
+        ),
         (lambda c: c.update(input_names=["a"]), "do not fit"),
     ]
     for change, msg in cases:

@@ -36,7 +36,9 @@ def _free_port() -> int:
 
 
 def _clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_PORT")
+    }
     env["OMP_NUM_THREADS"] = "1"
     return env
 
@@ -62,10 +64,23 @@ def test_two_gloo_processes_match_one_process(tiny_dataset, tmp_path):
     port = str(_free_port())
     procs = []
     for rank in range(2):
-        env = {**_clean_env(), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "WORLD_SIZE": "2",
-               "RANK": str(rank), "LOCAL_RANK": str(rank)}
-        procs.append(subprocess.Popen([sys.executable, str(script), str(data), str(out)], env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        env = {
+            **_clean_env(),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": port,
+            "WORLD_SIZE": "2",
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), str(data), str(out)],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (_so, se) in zip(procs, outs):
         assert p.returncode == 0, se[-3000:]
@@ -78,8 +93,17 @@ def test_torchrun_launch_matches_one_process(tiny_dataset, tmp_path):
     data, out, script = tmp_path / "ds.npz", tmp_path / "ddp.pt", tmp_path / "worker.py"
     tiny_dataset.save(data)
     script.write_text(_WORKER)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
-           str(data), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        str(data),
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_clean_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rank 0/2" in proc.stdout and "rank 1/2" in proc.stdout

@@ -18,11 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reduced_study_produces_rows_table_and_plot(tmp_path):
-    res = robustness_study(("rnn", "iclrnn"), (0.0, 0.9), hidden=4, layers=1, window=3, epochs=2, n_traj=12,
-                           lipschitz_n=8)
+    res = robustness_study(
+        ("rnn", "iclrnn"), (0.0, 0.9), hidden=4, layers=1, window=3, epochs=2, n_traj=12, lipschitz_n=8
+    )
     rows = res["rows"]
-    assert [(r["model"], r["noise"]) for r in rows] == [("rnn", 0.0), ("iclrnn", 0.0), ("rnn", 0.9),
-                                                        ("iclrnn", 0.9)]
+    assert [(r["model"], r["noise"]) for r in rows] == [
+        ("rnn", 0.0),
+        ("iclrnn", 0.0),
+        ("rnn", 0.9),
+        ("iclrnn", 0.9),
+    ]
     for r in rows:
         assert math.isfinite(r["test_mse"]) and r["test_mse"] > 0 and r["lipschitz"] > 0
     iclrnn = [r for r in rows if r["model"] == "iclrnn"]
@@ -43,8 +48,12 @@ def test_bad_arguments():
 
 @pytest.mark.slow
 def test_example_script_quick_run(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "robustness_study.py"), "--quick", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "robustness_study.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads((tmp_path / "robustness.json").read_text())
     assert len(res["rows"]) == 20 and (tmp_path / "robustness.png").is_file()

@@ -13,10 +13,13 @@ from icctrl.train import benchmark_training, throughput
 
 def test_throughput_reports_both_models_and_their_ratio(tiny_dataset):
     threads = torch.get_num_threads()
-    res = throughput(("iclstm", "lstm"), hidden=8, layers=1, batch_size=16, n_samples=64, repeats=3,
-                     dataset=tiny_dataset)
+    res = throughput(
+        ("iclstm", "lstm"), hidden=8, layers=1, batch_size=16, n_samples=64, repeats=3, dataset=tiny_dataset
+    )
     assert torch.get_num_threads() == threads  # restored
-    assert set(res["samples_per_s"]) == {"iclstm", "lstm"} and all(v > 0 for v in res["samples_per_s"].values())
+    assert set(res["samples_per_s"]) == {"iclstm", "lstm"} and all(
+        v > 0 for v in res["samples_per_s"].values()
+    )
     assert len(res["runs"]["iclstm"]) == 3
     ratios = [a / b for a, b in zip(res["runs"]["iclstm"], res["runs"]["lstm"])]
     assert res["ratio"] == pytest.approx(statistics.median(ratios))

@@ -42,7 +42,8 @@ def test_training_lowers_the_loss_and_returns_a_ready_model(tiny_dataset):
     phys = ((pred - y) ** 2).mean(axis=(0, 1))
     assert phys[1] == pytest.approx(res.metrics["test_mse_physical"]["T"], rel=1e-3)
     assert res.metrics["test_mse"] == pytest.approx(
-        float((((pred - y) / tiny_dataset.output_scaler.scale) ** 2).mean()), rel=1e-3)
+        float((((pred - y) / tiny_dataset.output_scaler.scale) ** 2).mean()), rel=1e-3
+    )
 
 
 @pytest.mark.parametrize("name", ["iclstm", "icrnn", "iclrnn"])
@@ -135,3 +136,13 @@ def test_bad_input_raises_specific_errors(tiny_dataset):
 def test_config_round_trips_through_a_dict():
     cfg = _cfg(certify_wrt=[2, 3], tags={"plant": "cstr"})
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_keep_best_false_keeps_the_last_weights(tiny_dataset):
+    res = train("rnn", tiny_dataset, _cfg(epochs=4, keep_best=False, lr=5e-2), hidden=8, layers=1)
+    last = res.history[-1]["val_mse"]
+    assert res.metrics["val_mse"] == pytest.approx(last)
+    x, y = tiny_dataset.tensors("val")
+    from icctrl.train import evaluate
+
+    assert evaluate(res.model.model, x, y) == pytest.approx(last, rel=1e-6)
