@@ -55,13 +55,10 @@ class Controller:
                                         f"[{np.asarray(lb).tolist()}, {np.asarray(ub).tolist()}]")
         return arr
 
-    def _initial_guess(self) -> np.ndarray:
-        pb = self.problem
+    def _initial_guess(self, p: np.ndarray) -> np.ndarray:
         if self.warm_start and self._v is not None:
-            V = self._v[: pb.N * pb.nu].reshape(pb.nu, pb.N)
-            V = np.concatenate([V[:, 1:], V[:, -1:]], axis=1)  # shift by one step
-            return np.concatenate([V.reshape(-1), np.zeros(pb.n_slack)])
-        return np.concatenate([pb.normalised(np.tile(pb.u_ref, (pb.N, 1))), np.zeros(pb.n_slack)])
+            return self.problem.shift(self._v)
+        return self.problem.cold_start(p)
 
     def step(self, x, *, u_prev=None, x_ref=None) -> tuple[np.ndarray, dict]:
         """Solve for the current state; returns the input to apply and what happened."""
@@ -69,7 +66,7 @@ class Controller:
         x = self._check_state(x)
         u_prev = self._u_last if u_prev is None else u_prev
         p = pb.parameters(x, u_prev, x_ref)
-        res = self.backend.solve(p, self._initial_guess())
+        res = self.backend.solve(p, self._initial_guess(p))
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,

@@ -36,14 +36,15 @@ def model_window(model, default: int = 1) -> int:
     return default
 
 
-def cstr_problem(predictor, horizon: int = 10, *, lyapunov: bool = True) -> MPCProblem:
+def cstr_problem(predictor, horizon: int = 10, *, lyapunov: bool = True, shooting: str | None = None) -> MPCProblem:
     """The CSTR LMPC of the papers in our units: stage cost V(x̂) + R‖Δu‖², LMPC contraction of V."""
     from plants import CSTR
 
     plant = CSTR()
     return MPCProblem(predictor, horizon, u_lb=plant.u_lb, u_ub=plant.u_ub, u_ref=plant.u_ss, x_ref=plant.x_ss,
                       Q=plant.P, R=CSTR_R, lyapunov=Lyapunov(plant.P, decay=0.95, rho_min=2.0) if lyapunov else None,
-                      cost_scale=100.0, input_names=plant.input_names)
+                      cost_scale=100.0, input_names=plant.input_names, x_scale=(1.0, 50.0),
+                      shooting=shooting or ("multiple" if predictor.step_function() is not None else "single"))
 
 
 def predictor_for(model, plant, horizon: int):
@@ -58,7 +59,8 @@ def predictor_for(model, plant, horizon: int):
 
 
 def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: str | None = None,
-                       horizon: int = 10, lyapunov: bool = True, **solver_options) -> Controller:
+                       horizon: int = 10, lyapunov: bool = True, shooting: str | None = None,
+                       **solver_options) -> Controller:
     """A ready Controller for the CSTR: "first_principles", a shipped default ("iclstm", "lstm", "iclrnn",
     "icrnn_cost"), "convex" (the certified-convex controller), a checkpoint path, or a loaded model.
     Its `step` takes the state in absolute units."""
@@ -80,5 +82,5 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
         pred = predictor_for(m.double(), p, horizon)
         if isinstance(pred, HorizonModel) and solver is None:
             default_solver = "clarabel" if m.config.get("activation", "relu") == "relu" else "ipopt"
-    problem = cstr_problem(pred, horizon, lyapunov=lyapunov)
+    problem = cstr_problem(pred, horizon, lyapunov=lyapunov, shooting=shooting)
     return Controller(problem, solver or default_solver, state_bounds=(p.x_lb, p.x_ub), **solver_options)

@@ -34,6 +34,10 @@ class Predictor:
     def trace(self, tr: Tracer, x0: list[Sym], us: list[list[Sym]]) -> list[Sym]:  # pragma: no cover
         raise NotImplementedError
 
+    def step_function(self) -> ca.Function | None:
+        """(x, u) → x_next for one sampling period, when the predictor has one (enables multiple shooting)."""
+        return None
+
 
 def _check_model(model, n_in: int, n_out: int, what: str) -> None:
     if model.n_in != n_in or model.n_out != n_out:
@@ -57,6 +61,10 @@ class FirstPrinciples(Predictor):
             xs.append(x.T)
         return ca.vertcat(*xs)
 
+    def step_function(self):
+        x, u = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu)
+        return ca.Function("period", [x, u], [self.step(x, u, ca.DM.zeros(self.plant.nd, 1))])
+
     def trace(self, tr, x0, us):
         out = Sym(C.UNKNOWN, tuple(M.NONE for _ in tr.groups), S.UNKNOWN, f"{self.plant.name} dynamics")
         tr.reasons.append(f"{self.plant.name} first-principles dynamics: no convexity rule (nonlinear kinetics)")
@@ -74,12 +82,18 @@ class OneStepModel(Predictor):
         self.label = f"{getattr(model, 'name', 'model')} one-step, prediction fed back"
 
     def predict(self, x0, U):
+        period = self.step_function()
         x, xs = x0, []
         for k in range(U.shape[0]):
-            row = ca.horzcat(x.T, U[k, :])
-            x = self.f(ca.repmat(row, self.window, 1))[self.window - 1, :].T
+            x = period(x, U[k, :].T)
             xs.append(x.T)
         return ca.vertcat(*xs)
+
+    def step_function(self):
+        x, u = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu)
+        row = ca.horzcat(x.T, u.T)
+        y = self.f(ca.repmat(row, self.window, 1))[self.window - 1, :].T
+        return ca.Function("period", [x, u], [y])
 
     def trace(self, tr, x0, us):
         x, outs = x0, []

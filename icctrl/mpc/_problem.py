@@ -46,7 +46,7 @@ class MPCProblem:
 
     def __init__(self, predictor: Predictor, horizon: int, *, u_lb, u_ub, u_ref=None, x_ref=None, Q=None,
                  R=None, du_max=None, lyapunov: Lyapunov | None = None, cost_scale: float = 1.0,
-                 input_names=None):
+                 input_names=None, shooting: str = "single", x_scale=None):
         if not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise InvalidValueError(f"horizon must be an integer >= 1, got {horizon!r}")
         nx, nu = predictor.nx, predictor.nu
@@ -65,6 +65,12 @@ class MPCProblem:
         self.lyapunov = lyapunov
         self.cost_scale = float(cost_scale)
         self.input_names = tuple(input_names) if input_names else tuple(f"u{i}" for i in range(nu))
+        if shooting not in ("single", "multiple"):
+            raise InvalidValueError(f"shooting must be 'single' or 'multiple', got {shooting!r}")
+        if shooting == "multiple" and predictor.step_function() is None:
+            raise InvalidValueError(f"multiple shooting needs a one-period predictor, got {predictor.label}")
+        self.shooting = shooting
+        self.x_scale = np.ones(nx) if x_scale is None else _vec(x_scale, nx, "x_scale")
         self._certificate: Certificate | None = None
         self._build()
 
@@ -75,7 +81,21 @@ class MPCProblem:
         x0, u_prev, x_ref = ca.MX.sym("x0", nx), ca.MX.sym("u_prev", nu), ca.MX.sym("x_ref", nx)
         lyap_bound = ca.MX.sym("lyap_bound")
         U = ca.repmat(ca.DM(self.u_mid).T, N, 1) + V * ca.repmat(ca.DM(self.u_half).T, N, 1)
-        Y = self.predictor.predict(x0, U)
+        w, g, lbg, ubg = [ca.vec(V)], [], [], []
+        if self.shooting == "multiple":
+            # lifted states: one period per block, so derivatives stay block-sparse (N small Hessians instead of
+            # one dense Hessian through the whole chained rollout)
+            Xs = ca.MX.sym("xs", N, nx)
+            scale = ca.repmat(ca.DM(self.x_scale).T, N, 1)
+            Y = ca.repmat(ca.DM(self.x_ref).T, N, 1) + Xs * scale
+            X_prev = ca.horzcat(x0, Y[:-1, :].T)
+            F = self.predictor.step_function().map(N)
+            g.append(ca.vec((F(X_prev, U.T).T - Y) / scale))
+            lbg += [0.0] * (N * nx)
+            ubg += [0.0] * (N * nx)
+            w.append(ca.vec(Xs))
+        else:
+            Y = self.predictor.predict(x0, U)
         dv = (U - ca.repmat(ca.DM(self.u_ref).T, N, 1)) / ca.repmat(ca.DM(self.u_half).T, N, 1)
         J = ca.sum1(ca.sum2(dv * dv * ca.repmat(ca.DM(self.R).T, N, 1)))
         if self.predictor.kind == "state":
@@ -83,7 +103,6 @@ class MPCProblem:
             J += ca.sum1(ca.sum2(ca.mtimes(E, ca.DM(self.Q)) * E))
         else:
             J += ca.sum1(ca.sum2(Y))
-        w, g, lbg, ubg = [ca.vec(V)], [], [], []
         if self.du_max is not None:
             dU = ca.vertcat(U[0, :] - u_prev.T, U[1:, :] - U[:-1, :])
             lim = ca.repmat(ca.DM(self.du_max).T, N, 1)
@@ -102,14 +121,15 @@ class MPCProblem:
             lbg.append(-ca.inf)
             ubg.append(0.0)
             J += self.lyapunov.penalty * s
-        self.n_slack = len(w) - 1
+        self.n_states = N * nx if self.shooting == "multiple" else 0
+        self.n_slack = len(w) - 1 - (self.shooting == "multiple")
         self.w = ca.vertcat(*w)
         self.p = ca.vertcat(x0, u_prev, x_ref, lyap_bound)
         self.J = J / self.cost_scale
         self.g = ca.vertcat(*g) if g else ca.MX(0, 1)
         self.lbg, self.ubg = np.array(lbg), np.array(ubg)
-        self.lbw = np.concatenate([-np.ones(N * nu), np.zeros(self.n_slack)])
-        self.ubw = np.concatenate([np.ones(N * nu), np.full(self.n_slack, np.inf)])
+        self.lbw = np.concatenate([-np.ones(N * nu), np.full(self.n_states, -np.inf), np.zeros(self.n_slack)])
+        self.ubw = np.concatenate([np.ones(N * nu), np.full(self.n_states, np.inf), np.full(self.n_slack, np.inf)])
         self.predict_fn = ca.Function("predict", [self.w, self.p], [Y, U])
 
     # -- values ------------------------------------------------------------------------------------
@@ -123,6 +143,24 @@ class MPCProblem:
             e = x0 - x_ref
             bound = max(self.lyapunov.decay * float(e @ self.lyapunov.P @ e), self.lyapunov.rho_min)
         return np.concatenate([x0, u_prev, x_ref, [bound]])
+
+    def shift(self, w: np.ndarray) -> np.ndarray:
+        """Warm start: the previous solution moved one step ahead (last step repeated), slacks reset."""
+        N, nu, nx = self.N, self.nu, self.nx
+        V = w[: N * nu].reshape(nu, N)
+        out = [np.concatenate([V[:, 1:], V[:, -1:]], axis=1).reshape(-1)]
+        if self.n_states:
+            Xs = w[N * nu: N * nu + self.n_states].reshape(nx, N)
+            out.append(np.concatenate([Xs[:, 1:], Xs[:, -1:]], axis=1).reshape(-1))
+        return np.concatenate([*out, np.zeros(self.n_slack)])
+
+    def cold_start(self, p: np.ndarray) -> np.ndarray:
+        """First guess: the reference input held, lifted states at the current state."""
+        out = [self.normalised(np.tile(self.u_ref, (self.N, 1)))]
+        if self.n_states:
+            xs = (p[: self.nx] - self.x_ref) / self.x_scale
+            out.append(np.tile(xs[:, None], (1, self.N)).reshape(-1))
+        return np.concatenate([*out, np.zeros(self.n_slack)])
 
     def inputs(self, v: np.ndarray) -> np.ndarray:
         """Physical inputs (N × nu) from normalised ones."""

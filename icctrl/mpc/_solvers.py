@@ -15,7 +15,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import NotConvexError, UnknownNameError
-from icctrl.mpc._predictors import HorizonModel
+from icctrl.mpc._predictors import FirstPrinciples, HorizonModel
 
 CASADI_SOLVERS = ("ipopt", "sqp")
 CVXPY_SOLVERS = ("clarabel", "osqp", "ecos", "scs")
@@ -38,8 +38,10 @@ class CasadiSolver:
     OK = {"Solve_Succeeded", "Solved_To_Acceptable_Level", "SUCCESS", "Solve_Succeeded_To_Acceptable_Level"}
 
     def __init__(self, problem, method: str = "ipopt", *, tol: float = 1e-6, max_iter: int = 200,
-                 time_limit: float | None = None, expand: bool = True, options: dict | None = None):
+                 time_limit: float | None = None, expand: bool | None = None, options: dict | None = None):
         nlp = {"x": problem.w, "p": problem.p, "f": problem.J, "g": problem.g}
+        if expand is None:  # scalar SX graphs pay off for the plant's few equations, not for dense network layers
+            expand = isinstance(problem.predictor, FirstPrinciples)
         self.problem, self.method, self.time_limit = problem, method, time_limit
         if method == "ipopt":
             opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
