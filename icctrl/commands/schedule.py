@@ -40,12 +40,41 @@ def register(subparsers) -> None:
         action="store_true",
         help="apply the planned battery power as is instead of also absorbing the current forecast error",
     )
+    p.add_argument(
+        "--no-surplus-first",
+        action="store_true",
+        help="let the plan export a measured PV surplus although the battery has room",
+    )
+    p.add_argument(
+        "--forecast",
+        default="ridge",
+        help="ridge (default), clearsky (PV from the clear-sky profile), perfect (true future: a reference)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="instead of the comparison, time one day of re-solves for each formulation/solver/backend "
+        "(--json then writes {'timings': [...]})",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from icctrl.schedule import ScheduleConfig, plot_schedule, run_schedule
+    from icctrl.schedule import ScheduleConfig, dispatch_timings, plot_schedule, run_schedule, timings_table
+
+    if args.bench:
+        rows = dispatch_timings(
+            steps=96 if args.steps is None else args.steps,
+            seed=args.seed,
+            degradation_steps=args.degradation_steps,
+            site=args.site,
+        )
+        print(timings_table(rows))
+        if args.json is not None:
+            write_json(args.json, {"timings": rows})
+            print(f"figures: {args.json}")
+        return 0
 
     cfg = ScheduleConfig(
         days=args.days,
@@ -58,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         degradation_steps=args.degradation_steps,
         realtime_correction=not args.no_realtime_correction,
+        store_surplus=not args.no_surplus_first,
+        forecast=args.forecast,
     )
     result = run_schedule(cfg)
     print(result.table())

@@ -3,6 +3,7 @@ comparison."""
 
 from icctrl.schedule._baseline import oracle_dispatch, self_consumption_action
 from icctrl.schedule._battery import Battery
+from icctrl.schedule._bench import DEFAULT_CASES, dispatch_timings, timings_table
 from icctrl.schedule._compiled import CompiledLP
 from icctrl.schedule._degradation import (
     Degradation,
@@ -25,6 +26,9 @@ from icctrl.schedule._plots import plot_schedule
 from icctrl.schedule._simulate import PolicyRun, ScheduleConfig, ScheduleResult, run_schedule
 
 __all__ = [
+    "DEFAULT_CASES",
+    "dispatch_timings",
+    "timings_table",
     "oracle_dispatch",
     "self_consumption_action",
     "Battery",

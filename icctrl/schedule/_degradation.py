@@ -75,9 +75,11 @@ class Degradation:
 
     def __call__(self, p) -> np.ndarray:
         """Network value c(p) in €/h (numpy in, numpy out, float64)."""
-        x = torch.as_tensor(np.asarray(p, dtype=np.float64).reshape(-1, 1, 1), dtype=torch.float64)
+        dtype = next(self.model.parameters()).dtype
+        x = torch.as_tensor(np.asarray(p, dtype=np.float64).reshape(-1, 1, 1), dtype=dtype)
         with torch.no_grad():
-            return self.model.double()(x).reshape(-1).numpy().reshape(np.shape(p))
+            y = self.model(x).reshape(-1).double().numpy()
+        return y.reshape(np.shape(p))
 
     def pieces(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
         """(slopes, intercepts) with c(p) = max_k(slope_k·p + intercept_k) exactly for p in [lo, hi]."""

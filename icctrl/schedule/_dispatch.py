@@ -125,6 +125,7 @@ class Dispatcher:
         solver: str = "highs",
         formulation: str = "pieces",
         solver_options: dict | None = None,
+        terminal_value: float = 0.0,
         backend: str = "auto",
     ):
         if not isinstance(battery, Battery):
@@ -148,6 +149,9 @@ class Dispatcher:
             raise UnknownNameError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
         if backend == "compiled" and self.solver_name != "highs":
             raise InvalidValueError(f"the compiled backend runs HiGHS; got solver {solver!r}")
+        if not np.isfinite(terminal_value) or terminal_value < 0:
+            raise InvalidValueError(f"terminal_value must be finite and >= 0 €/kWh, got {terminal_value!r}")
+        self.terminal_value = float(terminal_value)
         self.battery, self.degradation, self.horizon, self.dt = battery, degradation, int(horizon), float(dt)
         self.formulation = formulation
         self.solver_options = {**_SOLVER_OPTIONS[self.solver_name], **(solver_options or {})}
@@ -223,7 +227,10 @@ class Dispatcher:
         if self.epigraph is not None:
             cons += self.epigraph.constraints
         energy = dt * (self.pi_imp @ self.g_imp - self.pi_exp @ self.g_exp)
-        self.problem = cp.Problem(cp.Minimize(energy + deg), cons)
+        stored = self.terminal_value * (
+            self.e[H - 1] - self.soc0
+        )  # value of the energy kept past the horizon
+        self.problem = cp.Problem(cp.Minimize(energy + deg - stored), cons)
         if not self.problem.is_dcp(dpp=True):
             raise NotConvexError("the assembled dispatch problem is not DCP under DPP rules")
 

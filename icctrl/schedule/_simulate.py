@@ -15,6 +15,7 @@ from icctrl.schedule._dispatch import BACKENDS, BALANCE_TOL, FORMULATIONS, SOC_T
 from icctrl.schedule._forecast import RidgeForecaster
 
 POLICIES = ("baseline", "ours", "oracle")
+FORECASTS = ("ridge", "clearsky", "perfect")
 
 
 @dataclass
@@ -34,9 +35,13 @@ class ScheduleConfig:
     soc0_frac: float = 0.5  # initial SOC as a fraction of capacity
     degradation_steps: int = 800  # Adam steps for the ICNN
     steps: int | None = None  # stop after this many simulated steps (smoke tests); None = all
-    realtime_correction: bool = (
-        True  # the battery also absorbs the current step's forecast error (meter loop)
+    realtime_correction: bool = True  # the battery also absorbs the current forecast error (meter loop)
+    store_surplus: bool = True  # real-time floor: a measured PV surplus always goes to the battery first
+    forecast: str = (
+        "ridge"  # ridge, clearsky (PV from the clear-sky profile), perfect (true future: reference)
     )
+    forecast_risk: float = 0.0  # plan on PV − k·σ and load + k·σ (σ: residual std per lead time)
+    plan_terminal_value: float | None = None  # €/kWh kept past the horizon; None: η_d × mean training price
 
     def check(self) -> None:
         for name in ("days", "train_days", "horizon", "degradation_steps"):
@@ -49,9 +54,22 @@ class ScheduleConfig:
             )
         if self.steps is not None and (int(self.steps) != self.steps or self.steps < 1):
             raise InvalidValueError(f"steps must be a positive integer or None, got {self.steps!r}")
+        if self.plan_terminal_value is not None and not (
+            np.isfinite(self.plan_terminal_value) and self.plan_terminal_value >= 0
+        ):
+            raise InvalidValueError(
+                f"plan_terminal_value must be >= 0 €/kWh, got {self.plan_terminal_value!r}"
+            )
+        if not (np.isfinite(self.forecast_risk) and self.forecast_risk >= 0):
+            raise InvalidValueError(f"forecast_risk must be finite and >= 0, got {self.forecast_risk!r}")
         if not 0.0 <= self.soc0_frac <= 1.0:
             raise InvalidValueError(f"soc0_frac must be in [0, 1], got {self.soc0_frac!r}")
-        for name, known in (("solver", SOLVERS), ("formulation", FORMULATIONS), ("backend", BACKENDS)):
+        for name, known in (
+            ("solver", SOLVERS),
+            ("formulation", FORMULATIONS),
+            ("backend", BACKENDS),
+            ("forecast", FORECASTS),
+        ):
             if str(getattr(self, name)).lower() not in known:
                 raise UnknownNameError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {sorted(known)}"
@@ -238,7 +256,9 @@ def run_schedule(
     battery = Battery.from_microgrid(plant)
     dt, H, spd = float(plant.dt), int(cfg.horizon), 96
     frame = plant.profiles(
-        days=cfg.train_days + cfg.days + -(-H // spd),
+        days=cfg.train_days
+        + cfg.days
+        + -(-H // spd),  # one more horizon of prices (and weather) past the end
         start=cfg.start,
         seed=cfg.seed,
         cloudiness=cfg.cloudiness,
@@ -250,15 +270,35 @@ def run_schedule(
     n = cfg.days * spd if cfg.steps is None else min(int(cfg.steps), cfg.days * spd)
     sim = slice(t0, t0 + n)
 
-    forecaster = RidgeForecaster(horizon=H).fit(pv_all[:t0], load_all[:t0], step0=int(sod[0]))
-    lo = t0 - max(forecaster.lags, spd)
+    days_total = cfg.train_days + cfg.days + -(-H // spd)
+    clear = None
+    if cfg.forecast == "clearsky":  # the same PVWatts chain under a cloudless sky: astronomy, known ahead
+        clear = plant.profiles(days=days_total, start=cfg.start, seed=cfg.seed, cloudiness=0.0)["pv_kw"]
+        clear = clear.to_numpy()
+    forecaster = RidgeForecaster(horizon=H).fit(
+        pv_all[:t0], load_all[:t0], step0=int(sod[0]), pv_clear=None if clear is None else clear[:t0]
+    )
+    lo, hi = t0 - max(forecaster.lags, spd), t0 + n + H - 1
     forecast = forecaster.evaluate(
-        pv_all[lo : t0 + n + H - 1], load_all[lo : t0 + n + H - 1], step0=int(sod[lo])
+        pv_all[lo:hi], load_all[lo:hi], step0=int(sod[lo]), pv_clear=None if clear is None else clear[lo:hi]
     )
     forecast["model"] = (
         f"ridge regression (alpha={forecaster.alpha}) on {forecaster.lags} lags of PV and load "
         f"and {forecaster.harmonics} time-of-day harmonics; fitted on {cfg.train_days} days"
+        + ("; PV from the clear-sky profile and the recent clear-sky index" if clear is not None else "")
+        + (
+            "; the dispatch was given the TRUE future instead (perfect forecasts)"
+            if cfg.forecast == "perfect"
+            else ""
+        )
     )
+
+    def predict(i: int) -> tuple[np.ndarray, np.ndarray]:
+        if cfg.forecast == "perfect":
+            return pv_all[i : i + H].copy(), load_all[i : i + H].copy()
+        window = None if clear is None else clear[i - forecaster.lags : i + H]
+        return forecaster.predict(pv_all[:i], load_all[:i], int(sod[i]), cfg.forecast_risk, pv_clear=window)
+
     deg = fit_degradation(
         truth,
         p_max=battery.p_charge_max,
@@ -266,8 +306,18 @@ def run_schedule(
         steps=cfg.degradation_steps,
         seed=cfg.seed,
     )
+    plan_value = cfg.plan_terminal_value
+    if plan_value is None:  # what a stored kWh displaces later, judged from the history only
+        plan_value = float(battery.eta_discharge * pi_all[:t0].mean())
     dispatcher = Dispatcher(
-        battery, deg, horizon=H, dt=dt, solver=cfg.solver, formulation=cfg.formulation, backend=cfg.backend
+        battery,
+        deg,
+        horizon=H,
+        dt=dt,
+        solver=cfg.solver,
+        formulation=cfg.formulation,
+        backend=cfg.backend,
+        terminal_value=plan_value,
     )
 
     soc0 = cfg.soc0_frac * battery.capacity_kwh
@@ -276,7 +326,7 @@ def run_schedule(
     soc_ours[0] = soc0
     for k in range(n):
         i = t0 + k
-        pv_fc, load_fc = forecaster.predict(pv_all[:i], load_all[:i], int(sod[i]))
+        pv_fc, load_fc = predict(i)
         plan = dispatcher.solve(soc_ours[k], pv_fc, load_fc, pi_all[i : i + H], pe_all[i : i + H])
         solve_ms[k], solver_ms[k] = plan.solve_ms, plan.solver_ms
         plan_resid[k] = plan.balance_residual if plan.ok else 0.0
@@ -285,6 +335,8 @@ def run_schedule(
         clip_ours[k] = max(0.0, lo_w - action, action - hi_w)  # how far the plan itself leaves the SOC window
         if cfg.realtime_correction and plan.ok:
             action += (pv_all[i] - pv_fc[0]) - (load_all[i] - load_fc[0])
+        if cfg.store_surplus:
+            action = max(action, pv_all[i] - load_all[i])  # never export while the battery has room
         p_ours[k], soc_ours[k + 1], _ = _apply(plant, battery, soc_ours[k], action, dt)
     terminal_price = float(battery.eta_discharge * pi_all[sim].mean())
     frame_sim = frame.iloc[sim]

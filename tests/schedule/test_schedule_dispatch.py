@@ -188,3 +188,13 @@ def test_compiled_lp_matches_cvxpy_on_random_parameters():
         prob.solve(solver="CLARABEL")
         assert status == "optimal" and obj == pytest.approx(prob.value, abs=1e-7)
         np.testing.assert_allclose(c.value @ values[x.id], prob.value, atol=1e-7)
+
+
+def test_terminal_value_keeps_energy_past_the_horizon(degradation, battery, day):
+    pv, load, pi, pe = day
+    plain = Dispatcher(battery, degradation).solve(6.0, pv, load, pi, pe)
+    valued = Dispatcher(battery, degradation, terminal_value=0.4).solve(6.0, pv, load, pi, pe)
+    assert valued.soc[-1] > plain.soc[-1] + 0.5
+    _check_plan(valued, battery, 6.0, pv, load)
+    with pytest.raises(InvalidValueError, match="terminal_value"):
+        Dispatcher(battery, degradation, terminal_value=-1.0)

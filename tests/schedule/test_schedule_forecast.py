@@ -56,3 +56,30 @@ def test_bad_input():
         RidgeForecaster(horizon=0)
     with pytest.raises(InvalidValueError, match="alpha"):
         RidgeForecaster(alpha=-1.0)
+
+
+def test_risk_lowers_pv_only_and_is_checked():
+    pv, load = _series(days=8)
+    f = RidgeForecaster().fit(pv[: 6 * 96], load[: 6 * 96])
+    p0, l0 = f.predict(pv[: 6 * 96], load[: 6 * 96], 0)
+    p1, l1 = f.predict(pv[: 6 * 96], load[: 6 * 96], 0, risk=1.0)
+    assert np.all(p1 <= p0) and p1.sum() < p0.sum()
+    np.testing.assert_array_equal(l0, l1)
+    with pytest.raises(InvalidValueError, match="risk"):
+        f.predict(pv[: 6 * 96], load[: 6 * 96], 0, risk=-1.0)
+
+
+def test_clear_sky_pv_model_tracks_the_cloud_index():
+    days = 8
+    h = (np.arange(days * 96) % 96) / 4.0
+    clear = np.clip(4.0 * np.sin(np.pi * (h - 6.0) / 14.0), 0.0, None)
+    index = np.repeat(np.random.default_rng(1).uniform(0.3, 1.0, days), 96)  # one cloud level per day
+    pv, load = clear * index, np.full(days * 96, 0.5)
+    f = RidgeForecaster().fit(pv[: 7 * 96], load[: 7 * 96], pv_clear=clear[: 7 * 96])
+    t = 7 * 96 + 40  # mid-morning of the last day: the index of the last hour is that day's
+    fp, _ = f.predict(pv[:t], load[:t], 40, pv_clear=clear[t - 96 : t + 56].tolist() + [0.0] * 40)
+    np.testing.assert_allclose(fp[:56], pv[t : t + 56], atol=0.35)
+    with pytest.raises(InvalidValueError, match="pass pv_clear"):
+        f.predict(pv[:t], load[:t], 40)
+    with pytest.raises(ShapeError, match="pv_clear"):
+        f.predict(pv[:t], load[:t], 40, pv_clear=clear[:10])
