@@ -16,7 +16,7 @@ from icctrl.ot._base import NeuralOTBase, check_positive, check_positive_int
 from icctrl.ot._sinkhorn import sinkhorn, sinkhorn_divergence, sq_half_cost
 
 
-def monge_gap(T, x, epsilon: float = 0.01, *, max_iter: int = 5000, tol: float = 1e-6) -> float:
+def monge_gap(T, x, epsilon: float = 0.01, *, max_iter: int = 2000, tol: float = 1e-4) -> float:
     """M(T) = mean c(xᵢ, T(xᵢ)) − W_{c,ε}(μ, T#μ) for a callable map T on numpy arrays, c = ½‖·‖².
 
     W_{c,ε} is the transport cost ⟨P_ε, C⟩ of the entropic plan from a log-domain Sinkhorn with ε-scaling,

@@ -44,15 +44,19 @@ def displacement_penalty(delta, penalty: str = "l0", *, epsilon: float = 0.1, ga
 class AdaptiveLambda:
     """λ control for a target displacement dimensionality (mean count of |Δᵢ| > threshold per sample).
 
-    Phase "grow": every `check_every` updates, if the running mean of the dimensionality (over the updates
-    since λ last changed, at most `window`) is above `target`, multiply λ by `growth`; once it is at or under
-    the target, switch to "anneal". Phase "anneal" (simulated-annealing refinement): propose a smaller
-    λ' = λ_best·exp(−T·U), U ~ U(0, 1), run `check_every` updates, accept λ' only if the running
-    dimensionality stays at or under the target (else go back to λ_best); the temperature T decays by `cooling`.
+    The first `warmup` updates leave λ alone (an untrained map has not moved yet, so its dimensionality says
+    nothing). Then, every `check_every` updates, the running mean of the dimensionality (over the updates
+    since λ last changed, at most `window`) is compared with `target`:
+    phase "grow": above target → λ ← growth·λ; at or under target → keep λ as λ_best and go to "anneal".
+    Phase "anneal" (simulated-annealing refinement): propose λ' = λ_best·exp(−T·U), U ~ U(0, 1); after
+    `check_every` updates accept λ' (it becomes λ_best) only if the dimensionality stayed at or under target,
+    else go back to λ_best and check it again; the temperature T decays by `cooling` at each proposal.
+    If λ_best itself no longer keeps the dimensionality under target (the map keeps training), grow again.
     """
 
     def __init__(self, lam: float, target: float, *, growth: float = 2.0, check_every: int = 25,
-                 window: int = 25, temperature: float = 1.0, cooling: float = 0.9, seed: int = 0):
+                 window: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
+                 seed: int = 0):
         self.lam = check_positive("lam", lam)
         self.target = check_positive("target", target)
         self.growth = check_positive("growth", growth)
@@ -63,13 +67,18 @@ class AdaptiveLambda:
         self.temperature = check_positive("temperature", temperature)
         if not 0 < cooling <= 1:
             raise InvalidValueError(f"cooling must lie in (0, 1], got {cooling}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InvalidValueError(f"warmup must be a non-negative integer, got {warmup!r}")
         self.cooling = float(cooling)
+        self.warmup = warmup
         self.phase = "grow"
         self.best = self.lam
         self.accepted = 0
         self.rejected = 0
         self.history: list[tuple[str, float, float]] = []  # (event, λ after it, running dimensionality)
         self._dims: list[float] = []
+        self._seen = 0
+        self._proposal = False
         self._rng = np.random.default_rng(seed)
 
     @property
@@ -82,27 +91,38 @@ class AdaptiveLambda:
         """Record one batch's mean dimensionality; return the λ to use next."""
         if not math.isfinite(dim):
             raise InvalidValueError(f"dimensionality must be finite, got {dim}")
+        self._seen += 1
+        if self._seen <= self.warmup:
+            return self.lam
         self._dims.append(float(dim))
         if len(self._dims) < self.check_every:
             return self.lam
         run = self.running_dim
+        under = run <= self.target
         if self.phase == "grow":
-            if run > self.target:
-                self._set(self.lam * self.growth, "grow", run)
-            else:
+            if under:
                 self.phase, self.best = "anneal", self.lam
                 self._propose(run)
-        else:
-            if run <= self.target:
+            else:
+                self._set(self.lam * self.growth, "grow", run)
+        elif self._proposal:
+            if under:
                 self.best, self.accepted = self.lam, self.accepted + 1
                 self.history.append(("accept", self.lam, run))
+                self._propose(run)
             else:
                 self.rejected += 1
-                self.history.append(("reject", self.best, run))
+                self._proposal = False
+                self._set(self.best, "reject", run)
+        elif under:
             self._propose(run)
+        else:  # λ_best no longer keeps the map under target
+            self.phase = "grow"
+            self._set(self.best * self.growth, "grow", run)
         return self.lam
 
     def _propose(self, run: float) -> None:
+        self._proposal = True
         self._set(self.best * math.exp(-self.temperature * self._rng.uniform()), "propose", run)
         self.temperature *= self.cooling
 

@@ -17,15 +17,21 @@ class SparseW2Dual(W2Dual):
     ∇f is the inverse. τ is `penalty` ("l0" smoothed with `epsilon`, "l1", or "stvs" with `gamma`), applied to
     displacements in data units and averaged over the batch (mean-over-batch normalisation; the reference
     formulation sums over the batch, i.e. its λ is ours divided by the batch size).
+    `quadratic_g` = 1 (default) makes g = ½‖u‖² + ICNN, so the displacement ∇g(u) − u = ∇ICNN(u) can be exactly
+    zero in a coordinate (the ICNN ignores it); with q < 1 the ICNN would have to cancel (1 − q)/2‖u‖² in every
+    coordinate, which no ICNN does exactly, and every displacement stays dense. The price: ∇²g ⪰ I, i.e. the
+    forward map may not contract any direction (true for translations, as in the single-cell example).
     With `target_dim` set, λ is adapted by `AdaptiveLambda` from the running mean of the per-sample count of
-    coordinates with |Δᵢ| > `threshold`: grown by `growth` until under target, then annealed downwards while
-    the count stays under target. `lam_` (final λ) and `lambda_` (the controller) are set by fit.
+    coordinates with |Δᵢ| > `threshold`: held for `warmup` f steps, grown by `growth` until under target, then
+    annealed downwards while the count stays under target. Fit sets `lam_` (final λ) and `lambda_` (the
+    controller).
     """
 
     def __init__(self, dim: int, penalty: str = "l0", *, lam: float = 1.0, epsilon: float = 0.1, gamma: float = 1.0,
                  target_dim: float | None = None, threshold: float = 0.1, growth: float = 2.0,
-                 check_every: int = 25, temperature: float = 1.0, cooling: float = 0.9, **kwargs):
-        super().__init__(dim, **kwargs)
+                 check_every: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
+                 quadratic: float = 0.5, quadratic_g: float = 1.0, **kwargs):
+        super().__init__(dim, quadratic=quadratic, quadratic_g=quadratic_g, **kwargs)
         if penalty not in PENALTIES:
             raise UnknownNameError(f"unknown penalty {penalty!r}; choose one of {list(PENALTIES)}")
         self.penalty = penalty
@@ -35,7 +41,7 @@ class SparseW2Dual(W2Dual):
         self.threshold = check_positive("threshold", threshold)
         self.target_dim = None if target_dim is None else check_positive("target_dim", target_dim)
         self._ctl_args = dict(growth=growth, check_every=check_every, window=check_every,
-                              temperature=temperature, cooling=cooling, seed=self.seed)
+                              temperature=temperature, cooling=cooling, warmup=warmup, seed=self.seed)
         AdaptiveLambda(self.lam, self.target_dim or 1.0, **self._ctl_args)  # check the settings now
         self.lambda_: AdaptiveLambda | None = None
         self.lam_ = self.lam

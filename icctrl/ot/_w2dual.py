@@ -23,13 +23,17 @@ def potential_grad(net: torch.nn.Module, x: torch.Tensor, create_graph: bool = F
 class W2Dual(NeuralOTBase):
     """W2-optimal map P→Q as the gradient of an ICNN potential f; ∇g (the conjugate's gradient) maps Q→P.
 
+    `quadratic` (f) and `quadratic_g` (g, default: the same) add q/2‖u‖² to the ICNN, making the potential
+    q-strongly convex (in standardized units); f needs some (its conjugate must be finite, else g's inner
+    problem is unbounded), and q must stay under the smallest eigenvalue of the true map's Jacobian.
     Inner loop: `inner_iters` ascent steps of g per descent step of f. `pretrain_identity` first fits both
     potentials to ∇f(x) ≈ x. Data are standardized by one common shift and scalar scale (exact for W2).
     After fit, `certificates` holds `icctrl.convexity.certify` of both potentials.
     """
 
     def __init__(self, dim: int, *, hidden: int = 64, layers: int = 3, activation: str = "celu",
-                 quadratic: float = 0.0, lr: float = 1e-3, batch_size: int = 512, inner_iters: int = 10,
+                 quadratic: float = 0.0, quadratic_g: float | None = None, lr: float = 1e-3, batch_size: int = 512,
+                 inner_iters: int = 10,
                  pretrain_identity: bool = True, pretrain_iters: int = 300, lr_decay: bool = True,
                  device: str | torch.device = "auto", seed: int = 0, verbose: bool = True,
                  standardize: bool = True):
@@ -39,6 +43,7 @@ class W2Dual(NeuralOTBase):
         self.layers = check_positive_int("layers", layers)
         self.activation = activation
         self.quadratic = float(quadratic)
+        self.quadratic_g = self.quadratic if quadratic_g is None else float(quadratic_g)
         self.inner_iters = check_positive_int("inner_iters", inner_iters)
         self.pretrain_identity = bool(pretrain_identity)
         self.pretrain_iters = int(pretrain_iters)
@@ -62,10 +67,13 @@ class W2Dual(NeuralOTBase):
         """Hook run after each f step."""
 
     def _make_potential(self) -> ICNN:
-        torch.manual_seed(self.seed + len(getattr(self, "_made", [])))
+        """f first, then g (each call makes the next one): the shared ICNN, seeded for reproducibility."""
+        made = len(getattr(self, "_made", []))
+        torch.manual_seed(self.seed + made)
         self._made = getattr(self, "_made", []) + [1]
+        q = self.quadratic if made % 2 == 0 else self.quadratic_g
         return ICNN(n_in=self.dim, n_out=1, hidden=self.hidden, layers=self.layers, activation=self.activation,
-                    quadratic=self.quadratic)
+                    quadratic=q)
 
     # -- training ----------------------------------------------------------------------------------------------
     def fit(self, x, y, iters: int = 1000) -> W2Dual:

@@ -50,22 +50,24 @@ def test_penalty_bad_names_and_values():
 
 
 def test_adaptive_lambda_grows_until_under_target_then_anneals_down():
-    ctl = O.AdaptiveLambda(0.1, target=10, growth=2.0, check_every=5, temperature=1.0, seed=0)
-    lams = []
-    for _ in range(15):  # dimensionality 50 > target: λ doubles at every check
-        lams.append(ctl.update(50.0))
+    ctl = O.AdaptiveLambda(0.1, target=10, growth=2.0, check_every=5, temperature=1.0, warmup=3, seed=0)
+    assert [ctl.update(0.0) for _ in range(3)] == [0.1] * 3  # warm-up: an unmoved map says nothing
+    lams = [ctl.update(50.0) for _ in range(15)]  # dimensionality 50 > target: λ doubles at every check
     assert lams[4] == pytest.approx(0.2) and lams[9] == pytest.approx(0.4) and lams[14] == pytest.approx(0.8)
     assert ctl.phase == "grow"
     for _ in range(5):  # now under target: switch to annealing and propose a smaller λ
         lam = ctl.update(3.0)
     assert ctl.phase == "anneal" and ctl.best == pytest.approx(0.8) and lam < 0.8
     proposal = lam
-    for _ in range(5):  # the proposal keeps the dimensionality under target: accepted
+    for _ in range(5):  # the proposal keeps the dimensionality under target: accepted, next proposal smaller
         lam = ctl.update(4.0)
     assert ctl.best == pytest.approx(proposal) and ctl.accepted == 1 and lam < proposal
     best = ctl.best
-    for _ in range(5):  # this proposal overshoots the target: rejected, λ goes back under best
+    for _ in range(5):  # this proposal overshoots the target: rejected, back to λ_best
         lam = ctl.update(40.0)
-    assert ctl.rejected == 1 and ctl.best == pytest.approx(best) and lam < best
+    assert ctl.rejected == 1 and lam == pytest.approx(best)
+    for _ in range(5):  # λ_best itself no longer holds the target: grow again
+        lam = ctl.update(40.0)
+    assert ctl.phase == "grow" and lam == pytest.approx(2 * best)
     events = [e for e, _, _ in ctl.history]
     assert events[:3] == ["grow", "grow", "grow"] and "accept" in events and "reject" in events
