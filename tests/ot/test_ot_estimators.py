@@ -37,22 +37,37 @@ def test_monge_gap_map_gaussian(pair):
     assert len(m.history_["divergence"]) == 100
 
 
-def test_sparse_dual_moves_few_coordinates_and_adapts_lambda():
+@pytest.fixture(scope="module")
+def shifted_uniform():
     rng = np.random.default_rng(0)
-    d = 6
-    x = rng.uniform(size=(2000, d)).astype(np.float32)
-    y = rng.uniform(size=(2000, d)).astype(np.float32)
+    x = rng.uniform(size=(2000, 6)).astype(np.float32)
+    y = rng.uniform(size=(2000, 6)).astype(np.float32)
     y[:, 0] += 3.0  # only coordinate 0 moves
-    m = O.SparseW2Dual(d, "l0", lam=0.01, epsilon=0.05, target_dim=1.5, threshold=0.1, check_every=5,
-                       hidden=32, quadratic=0.5, lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50,
-                       verbose=False, device="cpu").fit(x, y, iters=60)
-    lams = m.history_["lam"]
-    assert lams[0] == pytest.approx(0.01) and max(lams) > 0.01  # grown from its start while dims > target
-    assert m.lambda_.history and m.lambda_.history[0][0] == "grow"
-    tx = m.transport(x[:500])
-    moved = np.abs(tx - x[:500]).mean(0)
+    return x, y
+
+
+_SMALL = dict(epsilon=0.05, threshold=0.1, hidden=32, lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50,
+              verbose=False, device="cpu")
+
+
+def test_sparse_dual_moves_few_coordinates(shifted_uniform):
+    x, y = shifted_uniform
+    m = O.SparseW2Dual(6, "l0", lam=0.01, **_SMALL).fit(x, y, iters=60)
+    moved = np.abs(m.transport(x[:500]) - x[:500]).mean(0)
     assert moved[0] > 0.8 and moved[1:].max() < 0.25  # 60 iterations: on the way to the shift of 3
     assert m.certificates["f"].convex and m.certificates["g"].convex
+    assert m.inverse(y[:5]).shape == (5, 6)
+
+
+def test_sparse_dual_grows_lambda_while_over_target(shifted_uniform):
+    x, y = shifted_uniform
+    # coordinate 0 must move, so a target of 0.5 displaced coordinates is never met: λ doubles at every check
+    m = O.SparseW2Dual(6, "stvs", lam=0.01, target_dim=0.5, check_every=5, warmup=5, growth=2.0,
+                       **_SMALL).fit(x, y, iters=26)
+    lams = m.history_["lam"]
+    assert lams[:10] == pytest.approx([0.01] * 9 + [0.02])  # 5 warm-up steps, then 5 steps to the first check
+    assert lams[-1] == pytest.approx(0.01 * 2**4)
+    assert [e for e, _, _ in m.lambda_.history] == ["grow"] * 4
 
 
 def test_bad_inputs_raise_clear_errors():
