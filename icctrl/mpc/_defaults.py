@@ -52,8 +52,8 @@ def predictor_for(model, plant, horizon: int):
     info = getattr(model, "info", {}) or {}
     tags = (info.get("train_config") or {}).get("tags") or {}
     layout = tags.get("layout") or (info.get("dataset") or {}).get("meta", {}).get("layout")
-    if layout == "multi_step":
-        kind = "cost" if model.n_out == 1 and model.n_out != plant.nx else "state"
+    if layout in ("multi_step", "horizon_flat") or model.n_in == plant.nx + horizon * plant.nu:
+        kind = "cost" if model.n_out in (1, horizon) and model.n_out != plant.nx else "state"
         return HorizonModel(model, plant.nx, plant.nu, horizon, kind=kind)
     return OneStepModel(model, plant.nx, plant.nu, window=model_window(model))
 

@@ -107,19 +107,31 @@ class OneStepModel(Predictor):
 
 
 class HorizonModel(Predictor):
-    """A model of the whole horizon: inputs [x₀, u_k] at step k, outputs states or stage costs."""
+    """A model of the whole horizon, no feedback of predictions: either a sequence model with inputs [x₀, u_k]
+    at step k, or a flat model of [x₀, u₀, …, u_(N−1)] (n_in = nx + N·nu) giving all N outputs at once."""
 
     def __init__(self, model, nx: int, nu: int, horizon: int, kind: str = "cost"):
-        n_out = nx if kind == "state" else model.n_out
-        _check_model(model, nx + nu, n_out, "horizon predictor")
-        self.model, self.nx, self.nu, self.n_out, self.kind = model, nx, nu, n_out, kind
-        self.f = to_casadi(model, window=horizon)
+        self.flat = model.n_in == nx + horizon * nu and horizon > 1
+        per_step = model.n_out // horizon if self.flat else model.n_out
+        n_out = nx if kind == "state" else per_step
+        if self.flat:
+            _check_model(model, nx + horizon * nu, n_out * horizon, "flat horizon predictor")
+        else:
+            _check_model(model, nx + nu, n_out, "horizon predictor")
+        self.model, self.nx, self.nu, self.n_out, self.kind, self.N = model, nx, nu, n_out, kind, horizon
+        self.f = to_casadi(model, window=1 if self.flat else horizon)
         self.label = f"{getattr(model, 'name', 'model')} over the horizon, no feedback ({kind})"
 
     def predict(self, x0, U):
+        if self.flat:
+            y = self.f(ca.horzcat(x0.T, ca.vec(U.T).T))
+            return ca.reshape(y, self.n_out, U.shape[0]).T
         return self.f(ca.horzcat(ca.repmat(x0.T, U.shape[0], 1), U))
 
     def trace(self, tr, x0, us):
+        if self.flat:
+            y = run_trace(self.model, tr, [x0 + [s for u in us for s in u]])[0]
+            return [y] * len(us)
         return run_trace(self.model, tr, [x0 + u for u in us])
 
 
