@@ -21,11 +21,18 @@ class Controller:
     out-of-bounds iterate, the controller never applies that iterate. It applies the previous plan shifted by
     one step (status "fallback_shifted"); with no previous plan left it holds the last applied input clipped
     to the bounds, or the reference input on the first step (status "fallback_hold"). Counters in `stats`.
+
+    `offset_free` (0 < β ≤ 1) adds an output-disturbance estimate d ← (1−β)d + β(x − f(x_prev, u_prev)) to the
+    predictions of a one-period state model, the classic way to remove steady-state offset from model error.
     """
 
     def __init__(self, problem: MPCProblem, solver: str = "ipopt", *, warm_start: bool = True,
-                 state_bounds: tuple | None = None, **solver_options):
+                 state_bounds: tuple | None = None, offset_free: float | None = None, **solver_options):
         self.problem, self.solver_name, self.warm_start = problem, str(solver).lower(), warm_start
+        if offset_free is not None and not (0 < offset_free <= 1 and problem.period_fn is not None):
+            raise InvalidValueError(f"offset_free must be in (0, 1] and needs a one-period state model, got "
+                                    f"{offset_free!r} for {problem.predictor.label}")
+        self.offset_free = offset_free
         self.backend = make_solver(problem, solver, **solver_options)
         self.state_bounds = state_bounds
         self.stats: Counter = Counter()
@@ -40,6 +47,8 @@ class Controller:
         self._plan: np.ndarray | None = None  # remaining planned inputs, physical units
         self._v: np.ndarray | None = None
         self._u_last: np.ndarray | None = None
+        self._x_last: np.ndarray | None = None
+        self._d = np.zeros(self.problem.nx)
         self.backend.reset()
 
     def _check_state(self, x) -> np.ndarray:
@@ -65,7 +74,11 @@ class Controller:
         pb = self.problem
         x = self._check_state(x)
         u_prev = self._u_last if u_prev is None else u_prev
-        p = pb.parameters(x, u_prev, x_ref)
+        if self.offset_free and self._x_last is not None and self._u_last is not None:
+            miss = x - np.asarray(pb.period_fn(self._x_last, self._u_last)).reshape(-1)
+            if np.all(np.isfinite(miss)):
+                self._d = (1 - self.offset_free) * self._d + self.offset_free * miss
+        p = pb.parameters(x, u_prev, x_ref, self._d)
         res = self.backend.solve(p, self._initial_guess(p))
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
@@ -84,7 +97,8 @@ class Controller:
         else:
             self.stats["failures"] += 1
             u = self._fallback(info)
-        self._u_last = u
+        self._u_last, self._x_last = u, x
+        info["disturbance"] = self._d.copy()
         return u.copy(), info
 
     def _fallback(self, info: dict) -> np.ndarray:

@@ -83,4 +83,6 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
         if isinstance(pred, HorizonModel) and solver is None:
             default_solver = "clarabel" if m.config.get("activation", "relu") == "relu" else "ipopt"
     problem = cstr_problem(pred, horizon, lyapunov=lyapunov, shooting=shooting)
+    if isinstance(pred, OneStepModel):  # learned one-period state models: remove offset from model error
+        solver_options.setdefault("offset_free", 1.0)
     return Controller(problem, solver or default_solver, state_bounds=(p.x_lb, p.x_ub), **solver_options)

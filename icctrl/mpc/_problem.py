@@ -80,6 +80,7 @@ class MPCProblem:
         V = ca.MX.sym("v", N, nu)  # normalised inputs
         x0, u_prev, x_ref = ca.MX.sym("x0", nx), ca.MX.sym("u_prev", nu), ca.MX.sym("x_ref", nx)
         lyap_bound = ca.MX.sym("lyap_bound")
+        d = ca.MX.sym("d", nx)  # output disturbance estimate (offset-free MPC); zero unless the controller sets it
         U = ca.repmat(ca.DM(self.u_mid).T, N, 1) + V * ca.repmat(ca.DM(self.u_half).T, N, 1)
         w, g, lbg, ubg = [ca.vec(V)], [], [], []
         if self.shooting == "multiple":
@@ -90,12 +91,14 @@ class MPCProblem:
             Y = ca.repmat(ca.DM(self.x_ref).T, N, 1) + Xs * scale
             X_prev = ca.horzcat(x0, Y[:-1, :].T)
             F = self.predictor.step_function().map(N)
-            g.append(ca.vec((F(X_prev, U.T).T - Y) / scale))
+            g.append(ca.vec((F(X_prev, U.T).T + ca.repmat(d.T, N, 1) - Y) / scale))
             lbg += [0.0] * (N * nx)
             ubg += [0.0] * (N * nx)
             w.append(ca.vec(Xs))
         else:
             Y = self.predictor.predict(x0, U)
+            if self.predictor.kind == "state":
+                Y = Y + ca.repmat(d.T, N, 1)
         dv = (U - ca.repmat(ca.DM(self.u_ref).T, N, 1)) / ca.repmat(ca.DM(self.u_half).T, N, 1)
         J = ca.sum1(ca.sum2(dv * dv * ca.repmat(ca.DM(self.R).T, N, 1)))
         if self.predictor.kind == "state":
@@ -124,7 +127,10 @@ class MPCProblem:
         self.n_states = N * nx if self.shooting == "multiple" else 0
         self.n_slack = len(w) - 1 - (self.shooting == "multiple")
         self.w = ca.vertcat(*w)
-        self.p = ca.vertcat(x0, u_prev, x_ref, lyap_bound)
+        self.p = ca.vertcat(x0, u_prev, x_ref, lyap_bound, d)
+        period = self.predictor.step_function()
+        self.period_fn = None if period is None else period.expand() if self.predictor.label.startswith(
+            "first-principles") else period
         self.J = J / self.cost_scale
         self.g = ca.vertcat(*g) if g else ca.MX(0, 1)
         self.lbg, self.ubg = np.array(lbg), np.array(ubg)
@@ -133,7 +139,7 @@ class MPCProblem:
         self.predict_fn = ca.Function("predict", [self.w, self.p], [Y, U])
 
     # -- values ------------------------------------------------------------------------------------
-    def parameters(self, x0, u_prev=None, x_ref=None) -> np.ndarray:
+    def parameters(self, x0, u_prev=None, x_ref=None, d=None) -> np.ndarray:
         """Numeric parameter vector for a solve; checks shapes and finiteness and names the bad value."""
         x0 = _vec(x0, self.nx, "state x")
         u_prev = self.u_ref if u_prev is None else _vec(u_prev, self.nu, "previous input u_prev")
@@ -142,7 +148,8 @@ class MPCProblem:
         if self.lyapunov is not None:
             e = x0 - x_ref
             bound = max(self.lyapunov.decay * float(e @ self.lyapunov.P @ e), self.lyapunov.rho_min)
-        return np.concatenate([x0, u_prev, x_ref, [bound]])
+        d = np.zeros(self.nx) if d is None else _vec(d, self.nx, "disturbance estimate d")
+        return np.concatenate([x0, u_prev, x_ref, [bound], d])
 
     def shift(self, w: np.ndarray) -> np.ndarray:
         """Warm start: the previous solution moved one step ahead (last step repeated), slacks reset."""

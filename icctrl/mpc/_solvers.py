@@ -153,7 +153,7 @@ class CvxpySolver:
         pb = self.problem
         nx, nu = pb.nx, pb.nu
         self.x0.value, self.u_prev.value = p[:nx], p[nx:nx + nu]
-        self.lyap.value = max(float(p[-1]), 0.0)
+        self.lyap.value = max(float(p[2 * nx + nu]), 0.0)
         self.V.value = v0[: pb.N * nu].reshape(nu, pb.N).T
         t0 = time.perf_counter()
         try:
