@@ -19,7 +19,7 @@ CSTR_CONTROLLERS = {
     "first_principles": ("first_principles", "ipopt"),
     "iclstm": ("iclstm", "ipopt"),
     "lstm": ("lstm", "ipopt"),
-    "convex": ("icrnn_cost", "clarabel"),
+    "convex": ("picnn_cost", "sqp"),
 }
 
 
@@ -81,7 +81,7 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
             m = spec
         pred = predictor_for(m.double(), p, horizon)
         if isinstance(pred, HorizonModel) and solver is None:
-            default_solver = "clarabel" if m.config.get("activation", "relu") == "relu" else "ipopt"
+            default_solver = "clarabel" if m.config.get("activation", "relu") == "relu" else "sqp"
     problem = cstr_problem(pred, horizon, lyapunov=lyapunov, shooting=shooting)
     if isinstance(pred, OneStepModel):  # learned one-period state models: remove offset from model error
         solver_options.setdefault("offset_free", 1.0)

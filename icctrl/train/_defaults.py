@@ -97,6 +97,21 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             purpose="convex-in-U predictor of V(x_(k+1)) over the MPC horizon (N = 10), inputs "
             "[x_0, u_k], doubled on u only",
         ),
+        DefaultSpec(
+            "cstr",
+            "picnn_cost",
+            "picnn",
+            "horizon_flat",
+            10,
+            64,
+            2,
+            {"activation": "softplus", "convex_inputs": list(range(2, 22))},
+            config_kw={**_ONE_STEP, "epochs": 150, "lr": 3e-3, "patience": 30},
+            target="lyapunov",
+            certify_wrt=tuple(range(2, 22)),
+            purpose="the certified-convex MPC model: V(x_(k+1)), k = 1..10, from [x_0, u_0..u_9] in one step; "
+            "convex in the 20 planned inputs (softplus: smooth for Newton solvers), free in x_0",
+        ),
     )
 }
 
@@ -158,6 +173,10 @@ def default_dataset(s: DefaultSpec):
 
         plant = CSTR()
         kw.update(plant=plant, target_fn=plant.lyapunov, target_names=["V"])
+    if s.layout == "horizon_flat":
+        from icctrl.data import horizon_flat
+
+        return horizon_flat(cstr_dataset(layout="multi_step", **kw), nx=2)
     return cstr_dataset(layout=s.layout, **kw)
 
 
