@@ -34,7 +34,8 @@ def register(subparsers) -> None:
         "--window",
         type=int,
         default=None,
-        help="sub-steps (one_step) or periods (multi_step) per window; default: the dataset preset",
+        help="sub-steps (one_step) or periods (multi_step) per window; default: 5 for one_step (as the "
+        "shipped defaults), 10 for multi_step (the MPC horizon)",
     )
     d.add_argument(
         "--target",
@@ -68,11 +69,17 @@ def register(subparsers) -> None:
     )
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate; default 1e-2 for the input-convex models (their softplus weights move by a "
+        "fraction of their value per step), 3e-3 for the others",
+    )
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--patience", type=int, default=20, help="early stopping patience in epochs (0: off)")
     t.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
-    t.add_argument("--lr-final", type=float, default=1.0, help="cosine decay of lr to lr * this factor")
+    t.add_argument("--lr-final", type=float, default=0.02, help="cosine decay of lr to lr * this factor")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     wrt = _int_list(args.certify_wrt, "--certify-wrt") if args.certify_wrt else None
     cfg = TrainConfig(
         epochs=args.epochs,
-        lr=args.lr,
+        lr=args.lr if args.lr is not None else (1e-2 if args.model.startswith("ic") else 3e-3),
         batch_size=args.batch_size,
         patience=args.patience or None,
         clip_norm=args.clip or None,
@@ -173,8 +180,7 @@ def _dataset(args: argparse.Namespace):
         return ds
     plant = _plant(args.plant)
     kw = {"noise_std": args.noise_std, "seed": args.seed}
-    if args.window:
-        kw["window"] = args.window
+    kw["window"] = args.window or (5 if args.layout == "one_step" else 10)
     if args.n_traj:
         kw["n_traj"] = args.n_traj
     if args.target == "lyapunov":

@@ -65,31 +65,36 @@ def make_checkpoint(
         "input": {"offset": model.in_offset.tolist(), "scale": model.in_scale.tolist()},
         "output": {"offset": model.out_offset.tolist(), "scale": model.out_scale.tolist()},
     }
-    ckpt = {
+    meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "icctrl_version": __version__,
         "torch_version": str(torch.__version__),
-        "state_dict": state,
-        "config": plain(model.inner_config),
+        "config": model.inner_config,
         "scalers": scalers,
         "input_names": list(model.input_names or ()),
         "output_names": list(model.output_names or ()),
-        "train_config": plain(train_config),
-        "dataset": plain(dataset),
-        "metrics": plain(metrics),
-        "certificate": plain(certificate),
+        "train_config": train_config,
+        "dataset": dataset,
+        "metrics": metrics,
+        "certificate": certificate,
+        **(extra or {}),
     }
-    if extra:
-        ckpt.update(plain(extra))
+    # one JSON round trip for all metadata: the pickle then depends on the values only, not on which
+    # equal strings happened to be one object in memory (pickle memoizes by identity)
+    ckpt = {"state_dict": state, **plain(meta)}
     return ckpt
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: dict) -> Path:
     """Write a checkpoint dict atomically (temp file + rename)."""
 
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)  # in memory: inner archive names then do not depend on the temporary file name
+    data = buf.getvalue()
+
     def write(tmp: Path) -> None:
-        torch.save(ckpt, tmp)
+        tmp.write_bytes(data)
 
     return atomic_write(path, write)
 

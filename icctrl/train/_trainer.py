@@ -161,6 +161,8 @@ class Trainer:
         if resume:
             self._restore(st, model, opt, sched, scaler)
         has_val = len(xva) > 0
+        if st["epoch"] == 0:
+            _check_initial_outputs(model, xtr)
         bar = _progress(cfg, info, st["epoch"], type(model).__name__)
         stopped = False
         try:
@@ -385,6 +387,18 @@ class Trainer:
             ) from None
         if not self.config.quiet and self.dist.main:
             print(f"resuming from {p} at epoch {st['epoch']}", file=sys.stderr)
+
+
+def _check_initial_outputs(model: torch.nn.Module, x: torch.Tensor, limit: float = 1e6) -> None:
+    """Refuse to start from weights whose outputs already overflow on the training windows (scaled units)."""
+    with torch.no_grad():
+        peak = float(_batched(model, x[:256]).abs().max())
+    if not math.isfinite(peak) or peak > limit:
+        raise InvalidValueError(
+            f"the untrained {type(model).__name__}'s outputs reach {peak:.3g} on training windows of "
+            f"{x.shape[1]} steps (targets are standardised): its initialisation blows up on windows this "
+            "long; use a shorter window or a smaller model"
+        )
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, last: bool = False) -> float:

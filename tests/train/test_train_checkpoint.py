@@ -133,3 +133,9 @@ def test_save_is_atomic_and_leaves_no_temporary_files(saved, tmp_path):
         save_checkpoint(path, bad)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.pt")) == []
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_file_name(saved, tmp_path):
+    res, path = saved
+    a, b = res.save(tmp_path / "one.pt"), res.save(tmp_path / "sub" / "two.pt")
+    assert a.read_bytes() == b.read_bytes()

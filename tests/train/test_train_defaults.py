@@ -16,9 +16,16 @@ from icctrl.train import DEFAULTS, asset_paths, default_names, train_default
 NAMES = ("iclstm", "iclrnn", "lstm", "icrnn_cost")
 
 
-def test_every_recipe_is_listed():
-    assert tuple(default_names("cstr")) == NAMES
+def test_every_recipe_is_listed_and_every_listed_default_loads():
+    assert set(NAMES) <= set(default_names("cstr"))
     assert DEFAULTS[("cstr", "icrnn_cost")].certify_wrt == (2, 3)
+    for name in default_names("cstr"):
+        pt, meta_path = asset_paths("cstr", name)
+        meta = json.loads(meta_path.read_text())
+        assert pt.stat().st_size < 1_000_000 and meta["sha256"]
+        m = icctrl.load_default("cstr", name)
+        assert m.info["certificate"] == meta["certificate"]
+        assert m.info["dataset"]["hash"] == meta["dataset"]["hash"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -146,3 +146,9 @@ def test_keep_best_false_keeps_the_last_weights(tiny_dataset):
     from icctrl.train import evaluate
 
     assert evaluate(res.model.model, x, y) == pytest.approx(last, rel=1e-6)
+
+
+def test_an_initialisation_that_overflows_is_refused_before_training(dataset_factory):
+    long = dataset_factory(n=48, T=14)
+    with pytest.raises(InvalidValueError, match="blows up on windows this long"):
+        train("iclstm", long, _cfg(), hidden=64, layers=2)
