@@ -32,7 +32,8 @@ _SOLVER_OPTIONS = {
     "osqp": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iter": 50000},
     "ecos": {},
     "clarabel": {},
-    "highs": {"output_flag": False},
+    # one thread: a 3000-column LP gains nothing from HiGHS's task pool, and on a busy machine it loses
+    "highs": {"output_flag": False, "threads": 1, "parallel": "off"},
 }
 BALANCE_TOL = 1e-6  # kW
 SOC_TOL = 1e-6  # kWh

@@ -3,6 +3,8 @@ foresight."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -144,6 +146,11 @@ class ScheduleResult:
             "savings_vs_baseline": savings,
             "savings_fraction_of_oracle": savings / possible if possible > 0 else None,
             "gap_to_oracle": ours.cost - orc.cost,
+            "solve_cpu_ms": {
+                "median": float(np.median(self.extras["cpu_ms"])),
+                "p99": float(np.percentile(self.extras["cpu_ms"], 99)),
+            },
+            "load_average": self.extras.get("load_average"),
             "solver_ms": {
                 "median": float(np.nanmedian(self.solver_ms)),
                 "p99": float(np.nanpercentile(self.solver_ms, 99)),
@@ -171,7 +178,7 @@ class ScheduleResult:
             "degradation_fit": self.degradation_fit,
             "certificate": self.certificate,
             "config": asdict(self.config),
-            **self.extras,
+            **{k: v for k, v in self.extras.items() if k != "cpu_ms"},
         }
 
     def table(self) -> str:
@@ -202,7 +209,7 @@ class ScheduleResult:
             + f"), gap to perfect foresight {s['gap_to_oracle']:.3f} €",
             f"solve time per step ({self.backend}, {self.config.solver}, {self.config.formulation}): median "
             f"{s['solve_ms']['median']:.2f} ms, p99 {s['solve_ms']['p99']:.2f} ms over {s['steps']} "
-            "re-solves",
+            f"re-solves (CPU time median {s['solve_cpu_ms']['median']:.2f} ms)",
             f"fallbacks {self.fallbacks}, violations {s['violations']}, certified convex "
             f"{s['certified_convex']}",
             f"forecast MAE: PV {self.forecast['pv']['mae_kw']:.3f} kW (persistence "
@@ -322,12 +329,14 @@ def run_schedule(
 
     soc0 = cfg.soc0_frac * battery.capacity_kwh
     p_ours, soc_ours, clip_ours = np.empty(n), np.empty(n + 1), np.zeros(n)
-    solve_ms, solver_ms, plan_resid = np.empty(n), np.empty(n), np.zeros(n)
+    solve_ms, solver_ms, plan_resid, cpu_ms = np.empty(n), np.empty(n), np.zeros(n), np.empty(n)
     soc_ours[0] = soc0
     for k in range(n):
         i = t0 + k
         pv_fc, load_fc = predict(i)
+        cpu = time.process_time()
         plan = dispatcher.solve(soc_ours[k], pv_fc, load_fc, pi_all[i : i + H], pe_all[i : i + H])
+        cpu_ms[k] = 1e3 * (time.process_time() - cpu)
         solve_ms[k], solver_ms[k] = plan.solve_ms, plan.solver_ms
         plan_resid[k] = plan.balance_residual if plan.ok else 0.0
         action = plan.action
@@ -390,5 +399,9 @@ def run_schedule(
         deg.fit,
         dispatcher.certificate(),
         terminal_price,
-        {"pieces": list(getattr(dispatcher, "n_pieces", ()))},
+        {
+            "pieces": list(getattr(dispatcher, "n_pieces", ())),
+            "cpu_ms": cpu_ms,
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
     )
