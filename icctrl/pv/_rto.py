@@ -1,6 +1,9 @@
 """Real-time optimisation of the duty cycle: most energy to the bus over N periods, bus voltage bounded.
 
-    max_U  Σ_k v_b·î_s,k+1·dt − ρ Σ_k (u_k − u_k−1)²     s.t.  v̂_c,k+1 ≤ v_max,  u_k ∈ [0.05, 0.95]
+    max_U  Σ_k v_b·î_s,k+1·dt + ΔE_N − ρ Σ_k (u_k − u_k−1)²     s.t.  v̂_c,k+1 ≤ v_max,  u_k ∈ [0.05, 0.95]
+
+where ΔE_N = ½C(v̂_pv,N² − v_pv,0²) + ½L(î_s,N² − i_s,0²) is the change of energy stored in the converter
+(without it a short horizon drains the input capacitor into the bus and collapses the array voltage),
 
 with the converter predicted either by a learned one-step model (inputs [v_pv, i_s, u, G, T_c], exported by
 `to_casadi`, the prediction fed back) or by the plant's RK4 twin. The bus buffer voltage is the charge
@@ -62,12 +65,15 @@ class DutyRTO:
         step = self._step(rk4_substeps)
         x, J, g, i_prev = x0, 0, [], x0[1]
         dt, cb = plant.dt, plant.C_b
+        e_ref = plant.v_b * self.i_nom * dt  # J: one period at the nominal MPP
         for k in range(self.N):
             x2 = step(x, U[k], d)
             v_c = x[2] + dt * (0.5 * (i_prev + x2[1]) - plant.i_L) / cb
             x, i_prev = ca.vertcat(x2[0], x2[1], v_c), x2[1]
             J = J - x2[1] / self.i_nom + self.rho * (U[k] - (up if k == 0 else U[k - 1])) ** 2
             g.append(v_c)
+        stored = 0.5 * plant.C * (x[0] ** 2 - x0[0] ** 2) + 0.5 * plant.L * (x[1] ** 2 - x0[1] ** 2)
+        J = J - stored / e_ref
         nlp = {"x": U, "p": ca.vertcat(x0, d, up), "f": J, "g": ca.vertcat(*g)}
         self.solver = ca.nlpsol("rto_" + self.label.replace("-", ""), "ipopt", nlp, IPOPT)
         self.plan = None
@@ -133,7 +139,8 @@ def rto_certificate(model, horizon: int, window: int, plant=None) -> dict:
         terms = [tr.neg(y, f"−v_b·î_s,{k + 1} (energy to maximise)") for k, y in enumerate(outs)]
         terms += [tr.square_norm(tr.add(u, tr.neg(us[k - 1], "−u"), label=f"Δu_{k}"), f"ρ(Δu_{k})²")
                   for k, u in enumerate(us) if k > 0]
-        objective = tr.add(*terms, label="objective −energy + ρ‖Δu‖²")
+        terms.append(tr.neg(tr.square_norm(outs[-1], "½C v̂_pv,N² + ½L î_s,N²"), "−stored energy at N"))
+        objective = tr.add(*terms, label="objective −energy − ΔE_N + ρ‖Δu‖²")
         cons = [tr.linear(y, S.NONNEG, f"v̂_c,{k + 1} − v_max ≤ 0") for k, y in enumerate(outs)]
         for c in cons:
             if c.curvature.value not in ("convex", "affine", "constant"):
