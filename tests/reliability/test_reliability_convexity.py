@@ -72,5 +72,5 @@ def test_random_convex_models_are_accepted_and_their_epigraph_is_exact(kind, hid
     assert prob.status == "optimal"
     with torch.no_grad():
         y = model(torch.as_tensor(X)[None])[0].numpy()
-    # exact at the optimum: the outputs equal the network's (auxiliaries with no weight downstream may stay loose)
+    # exact at the optimum: outputs equal the network's (auxiliaries unused downstream may stay loose)
     np.testing.assert_allclose(ep.outputs.value, y, rtol=1e-5, atol=1e-6)
