@@ -48,6 +48,8 @@ def init_distributed(info: DistInfo, device: torch.device) -> bool:
     if not info.active or dist.is_initialized():
         return False
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # nccl binds each process to its own GPU
     dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world)
     return True
 
