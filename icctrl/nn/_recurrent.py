@@ -34,6 +34,7 @@ class _ElmanStack(SequenceModel):
     constraint: str | None = None
     has_skip = False
     default_activation = "relu"
+    doubles_by_default = False  # input-convex members double every input to [x, −x] unless told otherwise
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 64, layers: int = 2, activation: str | None = None,
                  doubled: Sequence[int] | bool | None = None):
@@ -43,7 +44,7 @@ class _ElmanStack(SequenceModel):
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"{type(self).__name__} needs layers >= 1 and hidden >= 1")
         self.act, self.atom = get_activation(activation)
-        self.doubling = Doubling(n_in, self._default_doubling(doubled))
+        self.doubling = Doubling(n_in, doubled if doubled is not None else self.doubles_by_default)
         nx, H, c = self.doubling.n_out, hidden, self.constraint
         self.w_in = nn.ModuleList([_linear(nx if k == 0 else H, H, c, bias=True) for k in range(layers)])
         self.w_rec = nn.ModuleList([_linear(H, H, c, gain=0.5) for _ in range(layers)])
@@ -51,9 +52,6 @@ class _ElmanStack(SequenceModel):
         self.w_out = _linear(H, n_out, c, bias=True)
         self.w_out_skip = _linear(nx, n_out, c) if self.has_skip else None
         self.hidden, self.layers = hidden, layers
-
-    def _default_doubling(self, doubled):
-        return doubled
 
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:
         xh = self.doubling(x)
@@ -120,6 +118,7 @@ class ICRNN(_ElmanStack):
     name = "icrnn"
     constraint = "nonneg"
     has_skip = True
+    doubles_by_default = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -135,6 +134,7 @@ class ICLRNN(_ElmanStack):
 
     name = "iclrnn"
     constraint = "nonneg_spectral"
+    doubles_by_default = True
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -155,8 +155,6 @@ class LRNN(_ElmanStack):
     constraint = "spectral"
     default_activation = "tanh"
 
-    def _default_doubling(self, doubled):
-        return False if doubled is None else doubled
 
 
 class RNN(_ElmanStack):
@@ -165,9 +163,6 @@ class RNN(_ElmanStack):
     name = "rnn"
     constraint = None
     default_activation = "tanh"
-
-    def _default_doubling(self, doubled):
-        return False if doubled is None else doubled
 
 
 class LSTM(SequenceModel):
