@@ -1,0 +1,105 @@
+"""`run_bench`: the whole grid in one run, so every ratio compares cells timed on the same machine state."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from icctrl._io import write_json
+from icctrl.bench._build import ModelCache
+from icctrl.bench._grid import BenchConfig, cells
+from icctrl.bench._ratios import compute_ratios, reference_horizon
+from icctrl.bench._report import markdown, write_report
+from icctrl.bench._run import cstr_starts, run_cell
+
+SCHEMA_VERSION = 1
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine_info(threads: int) -> dict:
+    """The demo's machine record plus CPU model, load average, cvxpy version and the thread setting."""
+    import cvxpy
+
+    from icctrl.mpc._demo import machine
+
+    info = machine()
+    info.update(
+        cpu_model=_cpu_model(),
+        cvxpy=cvxpy.__version__,
+        threads=threads,
+        load_avg_start=[round(v, 2) for v in os.getloadavg()],
+    )
+    return info
+
+
+def set_threads(threads: int) -> None:
+    """torch intra-op threads, and BLAS/OpenMP threads for libraries not loaded yet (best effort)."""
+    import torch
+
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def run_bench(
+    config: BenchConfig | None = None,
+    *,
+    out="icctrl-out/bench",
+    json_path=None,
+    command: str = "",
+    quiet: bool = False,
+) -> dict:
+    """Time every cell of the grid; write the JSON (atomically), bench.md and the plots under `out`.
+
+    Returns `{"cells": [...], "ratios": {...}, "machine": {...}, "command": str, ...}` (the JSON content)."""
+    from tqdm import tqdm
+
+    config = config or BenchConfig()
+    set_threads(config.threads)
+    mach = machine_info(config.threads)
+    starts = cstr_starts(config.random_starts, config.seed)
+    out = Path(out)
+    cache = ModelCache(config.seed, folder=out / "models", train_missing=config.train_smooth)
+    grid = cells(config)
+    t0 = time.perf_counter()
+    results = []
+    bar = tqdm(grid, desc="bench cells", unit="cell", disable=quiet)
+    for cell in bar:
+        bar.set_postfix_str(cell.id, refresh=True)
+        results.append(run_cell(cell, config, starts, cache))
+    bar.close()
+    mach["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
+    ratios, details = compute_ratios(results, config)
+    from plants import CSTR
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "plant": "cstr",
+        "cells": results,
+        "ratios": ratios,
+        "ratio_details": details,
+        "machine": mach,
+        "command": command or "icctrl bench",
+        "config": config.to_dict(),
+        "reference_horizon": reference_horizon(config),
+        "starts": [CSTR().to_deviation(x).tolist() for x in starts],
+        "wall_s": time.perf_counter() - t0,
+    }
+    json_path = Path(json_path) if json_path else out / "bench.json"
+    result["outputs"] = {**write_report(result, out), "json": str(json_path)}
+    write_json(json_path, result)
+    if not quiet:
+        print(markdown(result))
+        print(f"wrote {json_path}, {result['outputs']['table']} and plots under {out}")
+    return result

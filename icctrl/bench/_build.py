@@ -1,0 +1,203 @@
+"""Controllers of the grid's cells: the shipped models (or untrained stand-ins for timing-only cells)
+assembled into the CSTR LMPC of `icctrl.mpc` exactly as deployment does, and the black-box reference on the
+same NLP."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from icctrl.bench._blackbox import BLACKBOX_IPOPT, BlackBoxPredictor
+from icctrl.bench._grid import MODELS, CellSpec
+from icctrl.errors import UnknownNameError
+
+_HIDDEN, _LAYERS = 32, 2  # size of the untrained stand-ins: the shipped LSTM / ICRNN cost model's
+SMOOTH_COST = "icrnn_cost_softplus"
+SMOOTH_FILE = "cstr_icrnn_cost_softplus.pt"
+
+
+@contextmanager
+def _dataset_cache(folder: Path):
+    """Point the dataset cache into the benchmark's own folder while it trains (it writes nowhere else)."""
+    from icctrl.data._cache import ENV_VAR
+
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = old
+
+
+def train_smooth_cost(folder: str | os.PathLike) -> Path:
+    """Train the shipped ICRNN cost model's recipe with softplus instead of ReLU (same data, size, seed and
+    settings) and save it as `folder/cstr_icrnn_cost_softplus.pt`: the smooth certified-convex controller."""
+    from icctrl.train import TrainConfig, train
+    from icctrl.train._defaults import default_dataset, spec
+
+    folder = Path(folder)
+    s = spec("cstr", "icrnn_cost")
+    with _dataset_cache(folder / "datasets"):
+        ds = default_dataset(s)
+    cfg = TrainConfig(
+        **{
+            **s.config_kw,
+            "quiet": True,
+            "device": "cpu",
+            "threads": 1,
+            "certify_wrt": list(s.certify_wrt or ()) or None,
+            "tags": {"plant": "cstr", "default": SMOOTH_COST, "layout": s.layout, "target": s.target},
+        }
+    )
+    result = train(
+        s.model, ds, cfg, hidden=s.hidden, layers=s.layers, **{**s.model_kw, "activation": "softplus"}
+    )
+    path = folder / SMOOTH_FILE
+    result.save(path)
+    return path
+
+
+class ModelCache:
+    """Loads each model once per run (float64, eval mode) and says what it is in `meta`.
+
+    The smooth cost model is read from `folder` when a previous run trained it there, trained there when
+    `train_missing`, else replaced by a seeded untrained stand-in (timing only)."""
+
+    def __init__(self, seed: int = 0, folder: str | os.PathLike | None = None, train_missing: bool = False):
+        self.seed, self.train_missing = seed, train_missing
+        self.folder = Path(folder) if folder is not None else None
+        self._models: dict[str, torch.nn.Module] = {}
+        self.meta: dict[str, dict] = {}
+
+    def get(self, name: str):
+        if name not in self._models:
+            t0 = time.perf_counter()
+            self._models[name] = self._load(name)
+            self.meta.setdefault(name, {})["load_s"] = time.perf_counter() - t0
+        return self._models[name]
+
+    def _load(self, name: str):
+        import icctrl
+
+        if name in ("iclstm", "iclrnn", "lstm", "icrnn_cost"):
+            return icctrl.load_default("cstr", name).double().eval()
+        if name == SMOOTH_COST and self.folder is not None:
+            path = self.folder / SMOOTH_FILE
+            trained_now = False
+            if not path.is_file() and self.train_missing:
+                t0 = time.perf_counter()
+                train_smooth_cost(self.folder)
+                trained_now = time.perf_counter() - t0
+            if path.is_file():
+                m = icctrl.load(path).double().eval()
+                err = (
+                    (m.info.get("metrics") or {}).get("test_rel_error") if isinstance(m.info, dict) else None
+                )
+                self.meta[name] = {
+                    "trained": True,
+                    "note": f"softplus ICRNN cost model, 2×32, trained by icctrl bench with the shipped "
+                    f"icrnn_cost recipe (activation softplus), cached at {path}",
+                    "train_s": trained_now or None,
+                    "test_rel_error": err,
+                }
+                return m
+        if name in ("rnn", SMOOTH_COST):
+            return self._stand_in(name)
+        raise UnknownNameError(f"no benchmark model {name!r}; choose from {sorted(MODELS)}")
+
+    def _stand_in(self, name: str):
+        from icctrl.nn import Scaled, build
+
+        ref = self.get("lstm" if name == "rnn" else "icrnn_cost")
+        torch.manual_seed(self.seed)
+        if name == "rnn":
+            inner = build("rnn", ref.n_in, ref.n_out, hidden=_HIDDEN, layers=_LAYERS)
+        else:
+            inner = build(
+                "icrnn",
+                ref.n_in,
+                ref.n_out,
+                hidden=_HIDDEN,
+                layers=_LAYERS,
+                activation="softplus",
+                doubled=[2, 3],
+            )
+        m = Scaled(inner, ref.in_offset, ref.in_scale, ref.out_offset, ref.out_scale).double().eval()
+        m.info = getattr(ref, "info", {})  # same layout and window as the model whose scalers it borrows
+        self.meta[name] = {"trained": False, "note": MODELS[name].note}
+        return m
+
+
+class _SafeStats:
+    """Forwards to a CasADi solver; a `stats()` that raises (CasADi 3.8 sqpmethod when it stops without a
+    return status) reads as a failed solve, so the controller's fallback runs instead of an exception."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(*args, **kwargs)
+
+    def stats(self):
+        try:
+            return self._fn.stats()
+        except RuntimeError as exc:
+            return {
+                "return_status": f"no_status ({str(exc).splitlines()[-1][:60]})",
+                "success": False,
+                "iter_count": 0,
+            }
+
+    def __getattr__(self, name):
+        return getattr(self._fn, name)
+
+
+def build_controller(
+    cell: CellSpec,
+    cache: ModelCache,
+    *,
+    blackbox_max_iter: int = 100,
+    blackbox_time_limit: float | None = None,
+):
+    """The cell's `Controller` with the deployment's solver settings and, for the black box (whose iterations
+    and wall time per solve are capped), its `BlackBoxPredictor` (to count torch rollouts)."""
+    from icctrl.mpc import Controller, FirstPrinciples, HorizonModel, OneStepModel
+    from icctrl.mpc._defaults import cstr_problem, model_window
+    from plants import CSTR
+
+    plant = CSTR()
+    shooting = None if cell.shooting == "default" else cell.shooting
+    blackbox = None
+    if cell.model == "first_principles":
+        pred = FirstPrinciples(plant)
+    else:
+        model = cache.get(cell.model)
+        if cell.formulation == "convex":
+            pred = HorizonModel(model, plant.nx, plant.nu, cell.horizon, kind="cost")
+        elif cell.path == "blackbox":
+            pred = blackbox = BlackBoxPredictor(model, plant.nx, plant.nu, model_window(model))
+        else:
+            pred = OneStepModel(model, plant.nx, plant.nu, window=model_window(model))
+    problem = cstr_problem(pred, cell.horizon, shooting=shooting)
+    if cell.path == "blackbox":
+        ctrl = Controller(
+            problem,
+            "ipopt",
+            state_bounds=(plant.x_lb, plant.x_ub),
+            options=dict(BLACKBOX_IPOPT),
+            max_iter=blackbox_max_iter,
+            time_limit=blackbox_time_limit,
+        )
+        ctrl.solver_name = cell.solver
+    else:
+        ctrl = Controller(problem, cell.solver, state_bounds=(plant.x_lb, plant.x_ub))
+    if hasattr(ctrl.backend, "solver"):
+        ctrl.backend.solver = _SafeStats(ctrl.backend.solver)
+    return ctrl, blackbox

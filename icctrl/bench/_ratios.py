@@ -1,0 +1,152 @@
+"""The four within-run ratios of the benchmark contract, each (slower median) / (faster median) as named:
+`a_vs_b` = median(b) / median(a), how many times faster a is than b (below 1: a was slower). In the details,
+"a" is the cell expected to be faster, "b" the other. Goals from issue 6."""
+
+from __future__ import annotations
+
+from icctrl.bench._grid import MODELS, BenchConfig
+
+RATIO_NAMES = ("exported_vs_blackbox", "convex_vs_lstm", "iclstm_vs_lstm", "convex_vs_ipopt")
+GOALS = {"exported_vs_blackbox": 100.0, "convex_vs_lstm": 5.0, "iclstm_vs_lstm": 4.0, "convex_vs_ipopt": 10.0}
+STEP_GOAL_MS = {"median": 5.0, "p99": 20.0}  # IC-LSTM MPC step at N = 10 (issue 5)
+CVXPY = ("clarabel", "ecos", "osqp", "scs")
+MIN_SUCCESS = (
+    0.9  # a controller counts for "best" only when at least this share of its closed-loop solves succeed
+)
+
+
+def _median(cell: dict | None) -> float | None:
+    if cell is None:
+        return None
+    return (cell.get("solve_ms") or {}).get("median")
+
+
+def _by_id(cells: list[dict]) -> dict[str, dict]:
+    return {c["id"]: c for c in cells if _median(c) is not None}
+
+
+def _ref(cell: dict | None) -> dict | None:
+    if cell is None:
+        return None
+    return {
+        "id": cell["id"],
+        "median_ms": _median(cell),
+        "p99_ms": cell["solve_ms"]["p99"],
+        "status": cell["status"],
+        "success_rate": cell["success_rate"],
+    }
+
+
+def _pair(a: dict | None, b: dict | None, goal: float | None) -> dict:
+    """median(b) / median(a) with the cells compared."""
+    d = {"a": _ref(a), "b": _ref(b), "goal": goal}
+    if a is None or b is None or not _median(a):
+        d.update(value=None, met=None, note="a cell of this ratio is missing or has no finished solve")
+        return d
+    d["value"] = _median(b) / _median(a)
+    d["met"] = None if goal is None else bool(d["value"] >= goal)
+    return d
+
+
+def _cost_ratio(a: dict, b: dict) -> float | None:
+    """Mean closed-loop cost of a over that of b, on the episodes (same starts) that both completed."""
+    ea = {(e["start_index"], i): e for i, e in enumerate(a["closed_loop"]["episodes"]) if e["complete"]}
+    eb = {(e["start_index"], i): e for i, e in enumerate(b["closed_loop"]["episodes"]) if e["complete"]}
+    common = sorted(set(ea) & set(eb))
+    if not common:
+        return None
+    ca, cb = sum(ea[k]["cost"] for k in common), sum(eb[k]["cost"] for k in common)
+    return ca / cb if cb > 0 else None
+
+
+def reference_horizon(config: BenchConfig) -> int:
+    return config.blackbox_horizon()
+
+
+def compute_ratios(cells: list[dict], config: BenchConfig) -> tuple[dict, dict]:
+    """(ratios, details): the four contract ratios (None when a cell is missing) and, per ratio, the cells
+    compared, their medians and p99s, the goal and whether it is met."""
+    N = reference_horizon(config)
+    ids = _by_id(cells)
+    details: dict[str, dict] = {}
+    lstm = ids.get(f"lstm/papers/ipopt/exported/N{N}")
+
+    # exported vs black box: the deployed exported controller against the black box on the same model
+    bb_model = next((m for m in config.models if MODELS[m].blackbox), "iclstm")
+    bb = ids.get(f"{bb_model}/papers/ipopt-lbfgs-fd/blackbox/N{N}/single")
+    ex = ids.get(f"{bb_model}/papers/ipopt/exported/N{N}")
+    d = _pair(ex, bb, GOALS["exported_vs_blackbox"])
+    single = ids.get(f"{bb_model}/papers/ipopt/exported/N{N}/single")
+    d["same_nlp_single_shooting"] = _pair(single, bb, None)
+    d["lower_bound"] = bool(bb is not None and bb["status"] == "capped")
+    d["model"] = bb_model
+    details["exported_vs_blackbox"] = d
+
+    # best certified-convex controller (trained model, mostly successful) vs LSTM MPC with Ipopt
+    convex = [
+        c
+        for c in ids.values()
+        if c["formulation"] == "convex" and c.get("certified_convex") and c["horizon"] == N and c["trained"]
+    ]
+    good = [c for c in convex if c["success_rate"] >= MIN_SUCCESS]
+    best = min(good or convex, key=_median) if (good or convex) else None
+    d = _pair(best, lstm, GOALS["convex_vs_lstm"])
+    if best is not None and lstm is not None:
+        d["p99_value"] = (
+            lstm["solve_ms"]["p99"] / best["solve_ms"]["p99"] if best["solve_ms"]["p99"] else None
+        )
+        d["cost_ratio"] = _cost_ratio(best, lstm)
+        d["met"] = bool(
+            d["value"] >= GOALS["convex_vs_lstm"]
+            and (d["p99_value"] or 0) >= GOALS["convex_vs_lstm"]
+            and d["cost_ratio"] is not None
+            and d["cost_ratio"] <= 1.10
+        )
+        d["criteria"] = "median and p99 ratios >= 5 and closed-loop cost <= 1.10 × LSTM's on the same starts"
+    if not good and convex:
+        d["note"] = f"no trained certified-convex cell reached {MIN_SUCCESS:.0%} successful solves"
+    timing_only = [
+        c
+        for c in ids.values()
+        if c["formulation"] == "convex"
+        and c.get("certified_convex")
+        and c["horizon"] == N
+        and not c["trained"]
+        and c["success_rate"] >= MIN_SUCCESS
+    ]
+    if timing_only and lstm is not None:
+        t = min(timing_only, key=_median)
+        d["timing_only_best"] = _pair(t, lstm, None)
+    details["convex_vs_lstm"] = d
+
+    # IC-LSTM vs LSTM at equal export, formulation and solver
+    d = _pair(ids.get(f"iclstm/papers/ipopt/exported/N{N}"), lstm, GOALS["iclstm_vs_lstm"])
+    d["sqp"] = _pair(
+        ids.get(f"iclstm/papers/sqp/exported/N{N}"), ids.get(f"lstm/papers/sqp/exported/N{N}"), None
+    )
+    d["paper"] = "IC-LSTM paper: >= 4x on its solar case, about 1.4x (40 %) on the CSTR"
+    details["iclstm_vs_lstm"] = d
+
+    # the certified convex problem: its cvxpy path vs Ipopt on the same problem
+    ip = ids.get(f"icrnn_cost/convex/ipopt/exported/N{N}")
+    cvx = [
+        c for c in ids.values() if c["model"] == "icrnn_cost" and c["solver"] in CVXPY and c["horizon"] == N
+    ]
+    cvx_good = [c for c in cvx if c["success_rate"] >= MIN_SUCCESS] or cvx
+    d = _pair(min(cvx_good, key=_median) if cvx_good else None, ip, GOALS["convex_vs_ipopt"])
+    details["convex_vs_ipopt"] = d
+
+    ic = ids.get(f"iclstm/papers/ipopt/exported/N{N}")
+    if ic is not None and N == 10:
+        details["iclstm_step_ms"] = {
+            "cell": ic["id"],
+            "median_ms": ic["solve_ms"]["median"],
+            "p99_ms": ic["solve_ms"]["p99"],
+            "goal_ms": dict(STEP_GOAL_MS),
+            "met": bool(
+                ic["solve_ms"]["median"] <= STEP_GOAL_MS["median"]
+                and ic["solve_ms"]["p99"] <= STEP_GOAL_MS["p99"]
+            ),
+        }
+    ratios = {k: details[k]["value"] for k in RATIO_NAMES}
+    return ratios, details
