@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -118,6 +119,20 @@ def run_trace(model: nn.Module, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
             for t, x in enumerate(xs)]
 
 
+_STEP = re.compile(r"(horizon step \d+: |\(t=\d+\)|\[t=\d+\]|_\d+)")
+
+
+def _first_of_each_kind(reasons: Sequence[str]) -> list[str]:
+    """One reason per layer and rule: the same failure repeated at later time or horizon steps is dropped."""
+    seen, out = set(), []
+    for r in reasons:
+        key = _STEP.sub("#", r)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
 def summarize(tr: Tracer, outs: Sequence[Sym], wrt_names: tuple[str, ...], scope: str, subject: str,
               notes: Sequence[str] = ()) -> Certificate:
     """Join the facts of the selected outputs into a Certificate."""
@@ -127,7 +142,7 @@ def summarize(tr: Tracer, outs: Sequence[Sym], wrt_names: tuple[str, ...], scope
         mono = [mono_add(a, b) for a, b in zip(mono, y.mono)]
     convex = is_convex(curv)
     nondecreasing = all(m in (M.NONDECREASING, M.CONSTANT) for m in mono)
-    reasons = list(dict.fromkeys(tr.reasons)) if not convex else []
+    reasons = _first_of_each_kind(tr.reasons) if not convex else []
     if not convex and not reasons:
         reasons = [f"output is {curv.value} in {', '.join(wrt_names)}"]
     return Certificate(convex, nondecreasing, curv.value, wrt_names,

@@ -9,6 +9,7 @@ import torch
 from icctrl.convexity._certify import certify
 from icctrl.convexity._lipschitz import lipschitz_bound
 from icctrl.convexity._numeric import hessian_check, jensen_check, lipschitz_estimate, monotonicity_check
+from icctrl.errors import IcctrlError
 
 _SMOOTH = {"softplus", "tanh", "sigmoid", "celu", "elu"}
 
@@ -55,7 +56,13 @@ def check_model(model, *, window: int | None = None, n: int = 512, seed: int = 0
     report["lipschitz_bound"] = bound if math.isfinite(bound) else float("inf")
     report["lipschitz_norms"] = (f"whole input window ({window} steps) to whole output window, 2-norms, in the "
                                  "model's (physical) units")
-    report["lipschitz_estimate"] = lipschitz_estimate(m, sampler, min(n, 256), seed=seed, ascent_steps=10).worst
+    try:
+        report["lipschitz_estimate"] = lipschitz_estimate(m, sampler, min(n, 256), seed=seed, ascent_steps=10).worst
+    except (IcctrlError, RuntimeError, ValueError) as exc:  # gradient ascent ran into non-finite Jacobians
+        report["lipschitz_estimate"] = float("inf")
+        report["lipschitz_estimate_note"] = f"the ascent diverged ({type(exc).__name__}): no finite constant found"
+    if not math.isfinite(report["lipschitz_estimate"]):
+        report["lipschitz_estimate"] = float("inf")
     return report
 
 

@@ -24,11 +24,14 @@ GATES = ("i", "f", "o", "g")  # input, forget, output gates and the cell candida
 
 
 class _GateScales(nn.Module):
-    """Per-gate non-negative diagonal scales d_k (hidden × 4) and free biases b_k."""
+    """Per-gate non-negative diagonal scales d_k (hidden × 4) and free biases b_k.
+
+    Initial scales in (0.2, 0.6): ReLU gates are unbounded, and with scales near 1 the forget gate exceeds one on
+    held inputs, so an untrained 2×64 model already overflows within ten steps."""
 
     def __init__(self, hidden: int):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(hidden, len(GATES)).uniform_(0.5, 1.5))
+        self.weight = nn.Parameter(torch.empty(hidden, len(GATES)).uniform_(0.2, 0.6))
         self.bias = nn.Parameter(torch.zeros(hidden, len(GATES)))
         constrain(self, "weight", "nonneg")
 
