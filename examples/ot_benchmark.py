@@ -101,7 +101,7 @@ def run_sparse(iters: int, penalty: str = "l0", threshold: float = 0.1) -> list[
     x, y, big_idx, shift = sparse_cells()
     out = []
     for label, extra in (("adaptive", dict(lam=1e-3, target_dim=120, warmup=20)), ("no penalty", dict(lam=1e-9))):
-        kw = dict(epsilon=0.2, threshold=threshold, check_every=10, hidden=64, layers=2, lr=1e-2,
+        kw = dict(epsilon=1.0, threshold=threshold, check_every=10, hidden=64, layers=2, lr=1e-2,
                   inner_iters=3, batch_size=128, pretrain_iters=50, verbose=False, **extra)
         model = O.SparseW2Dual(x.shape[1], penalty, **kw)
         t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Displacement-sparse OT on synthetic single-cell-like data: support recovery and sparsity vs λ.
 
 2000 cells × 3000 genes U[0,1); the target shifts 100 genes by U[0,100) and 2000 others by U[0,1).
-    python examples/ot_sparse_cells.py [--iters 100] [--lams 1e-4 1e-3 1e-2] [--out icctrl-out/ot]
+    python examples/ot_sparse_cells.py [--iters 100] [--lams 1e-3 1e-2 1e-1 1] [--out icctrl-out/ot]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ot_benchmark import sparse_cells  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=100)
-    ap.add_argument("--lams", nargs="+", type=float, default=[1e-4, 1e-3, 1e-2])
+    ap.add_argument("--lams", nargs="+", type=float, default=[1e-3, 1e-2, 1e-1, 1.0])
     ap.add_argument("--penalty", default="l0", choices=list(O.PENALTIES))
     ap.add_argument("--out", default="icctrl-out/ot")
     ap.add_argument("--threads", type=int, default=1)
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     x, y, big_idx, _ = sparse_cells()
     rows = []
     for lam in args.lams:
-        model = O.SparseW2Dual(x.shape[1], args.penalty, lam=lam, epsilon=0.5, threshold=0.1, hidden=64, layers=2,
-                               quadratic=0.5, lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50)
+        model = O.SparseW2Dual(x.shape[1], args.penalty, lam=lam, epsilon=1.0, threshold=0.1, hidden=64, layers=2,
+                               lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50)
         model.fit(x, y, iters=args.iters)
         tx = model.transport(x[:500])
         dims = O.displacement_dims(x[:500], tx, threshold=0.1)

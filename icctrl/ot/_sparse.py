@@ -21,6 +21,8 @@ class SparseW2Dual(W2Dual):
     zero in a coordinate (the ICNN ignores it); with q < 1 the ICNN would have to cancel (1 − q)/2‖u‖² in every
     coordinate, which no ICNN does exactly, and every displacement stays dense. The price: ∇²g ⪰ I, i.e. the
     forward map may not contract any direction (true for translations, as in the single-cell example).
+    The smoothed ℓ0 saturates: a coordinate already displaced by more than ~2ε gets almost no pull back, so
+    choose ε between the displacements to suppress and the ones to keep (data units).
     With `target_dim` set, λ is adapted by `AdaptiveLambda` from the running mean of the per-sample count of
     coordinates with |Δᵢ| > `threshold`: held for `warmup` f steps, grown by `growth` until under target, then
     annealed downwards while the count stays under target. Fit sets `lam_` (final λ) and `lambda_` (the
