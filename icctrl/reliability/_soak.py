@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from icctrl._io import write_json
-from icctrl.errors import InvalidValueError, UnknownNameError
+from icctrl.errors import IcctrlError, InvalidValueError, UnknownNameError
 from icctrl.reliability._episode import soak_episode
 
 #: Controllers a soak runs by default: the shipped IC-LSTM and the first-principles NMPC of the papers.
@@ -39,7 +39,10 @@ def _setup(plant: str, controllers, horizon: int, options: dict):
     if str(plant).lower() not in PLANTS:
         raise UnknownNameError(f"no soak for plant {plant!r}; available: {', '.join(PLANTS)}")
     p = CSTR()
+    files = {name: _model_file(name) for name in controllers}
     ctrls = {name: default_controller("cstr", name, horizon=horizon, **options) for name in controllers}
+    for name, c in ctrls.items():
+        c.model_file = files[name]
     u_scale = (p.u_ub - p.u_lb) / 2
 
     def cost(x, u):
@@ -48,9 +51,28 @@ def _setup(plant: str, controllers, horizon: int, options: dict):
     return p, ctrls, cost, CSTR_SETTLE
 
 
+def _model_file(name: str) -> dict | None:
+    """Path and sha256 of the checkpoint a controller name loads (None for the first-principles NMPC)."""
+    import hashlib
+    from pathlib import Path
+
+    from icctrl.mpc._defaults import CSTR_CONTROLLERS
+    from icctrl.train import asset_paths
+
+    spec = CSTR_CONTROLLERS.get(name, (name, None))[0]
+    if spec == "first_principles":
+        return None
+    try:
+        path = Path(spec) if str(spec).endswith(".pt") else asset_paths("cstr", spec)[0]
+        return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    except (OSError, IcctrlError):  # default_controller reports a bad name or file with its own error
+        return None
+
+
 def _controller_meta(ctrls: dict) -> dict:
     return {name: {"solver": c.solver_name, "certified_convex": bool(c.certificate.convex),
-                   "predictor": c.problem.predictor.label} for name, c in ctrls.items()}
+                   "predictor": c.problem.predictor.label, "model_file": getattr(c, "model_file", None)}
+            for name, c in ctrls.items()}
 
 
 def _run_start(ctrls, plant, cost, settle, index: int, x0, steps: int) -> list[dict]:
@@ -174,6 +196,7 @@ def _totals(recs: list[dict]) -> dict:
         "violations": int(sum(viol.values())),
         "violation_kinds": dict(viol),
         "fallbacks": sum(r.get("fallbacks", 0) for r in recs),
+        "episodes_with_fallbacks": sum(r.get("fallbacks", 0) > 0 for r in recs),
         "fallback_statuses": {k: v for k, v in status.items() if k != "success"},
         "fallback_reasons": dict(reasons.most_common()),
         "successes": sum(r.get("successes", 0) for r in recs),
