@@ -22,11 +22,15 @@ def _softplus(x):
 
 
 def _elu(x):
-    return ca.fmax(x, 0) + ca.fmin(ca.exp(x) - 1, 0)
+    return ca.if_else(x > 0, x, ca.exp(x) - 1)
+
+
+def _relu(x):
+    return 0.5 * (x + ca.fabs(x))  # unlike fmax(x, 0), a NaN input stays NaN, as in torch
 
 
 ACTIVATIONS: dict[str, Callable] = {
-    "relu": lambda x: ca.fmax(x, 0),
+    "relu": _relu,
     "softplus": _softplus,
     "leaky_relu": lambda x: ca.fmax(x, 0.01 * x),
     "celu": _elu,
@@ -74,7 +78,7 @@ def _picnn(m: PICNN, xs):
         us = [u]
         for lin in m.ctx:
             W, b = _lin(lin)
-            us.append(ca.fmax(ca.mtimes(W, us[-1]) + b, 0))
+            us.append(_relu(ca.mtimes(W, us[-1]) + b))
         z = None
         for k in range(L):
             Gx, gx = _lin(m.gate_x[k])

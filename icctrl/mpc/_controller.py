@@ -9,7 +9,7 @@ import numpy as np
 
 from icctrl.errors import InvalidValueError, ShapeError
 from icctrl.mpc._problem import MPCProblem
-from icctrl.mpc._solvers import make_solver
+from icctrl.mpc._solvers import SolveResult, make_solver
 
 SUCCESS = "success"
 
@@ -51,17 +51,29 @@ class Controller:
         self._d = np.zeros(self.problem.nx)
         self.backend.reset()
 
-    def _check_state(self, x) -> np.ndarray:
+    def _check_state(self, x, what: str = "state x") -> np.ndarray:
         arr = np.asarray(x, dtype=float)
         if arr.shape != (self.problem.nx,):
-            raise ShapeError(f"state x must have shape ({self.problem.nx},), got {arr.shape}")
+            raise ShapeError(f"{what} must have shape ({self.problem.nx},), got {arr.shape}")
         if not np.all(np.isfinite(arr)):
-            raise InvalidValueError(f"state x contains non-finite values: {arr.tolist()}")
+            raise InvalidValueError(f"{what} contains non-finite values: {arr.tolist()}")
         if self.state_bounds is not None:
             lb, ub = self.state_bounds
             if np.any(arr < lb) or np.any(arr > ub):
-                raise InvalidValueError(f"state x={arr.tolist()} is outside the model's valid region "
+                raise InvalidValueError(f"{what}={arr.tolist()} is outside the model's valid region "
                                         f"[{np.asarray(lb).tolist()}, {np.asarray(ub).tolist()}]")
+        return arr
+
+    def _check_input(self, u) -> np.ndarray:
+        """A previous input may lie outside the bounds (manual operation), but not by more than their width."""
+        pb = self.problem
+        arr = np.asarray(u, dtype=float)
+        if arr.shape != (pb.nu,) or not np.all(np.isfinite(arr)):
+            raise InvalidValueError(f"previous input u_prev must be {pb.nu} finite numbers, got {u!r}")
+        width = pb.u_ub - pb.u_lb
+        if np.any(arr < pb.u_lb - width) or np.any(arr > pb.u_ub + width):
+            raise InvalidValueError(f"previous input u_prev={arr.tolist()} is implausibly far outside the bounds "
+                                    f"[{pb.u_lb.tolist()}, {pb.u_ub.tolist()}]")
         return arr
 
     def _initial_guess(self, p: np.ndarray) -> np.ndarray:
@@ -73,13 +85,19 @@ class Controller:
         """Solve for the current state; returns the input to apply and what happened."""
         pb = self.problem
         x = self._check_state(x)
-        u_prev = self._u_last if u_prev is None else u_prev
+        u_prev = self._u_last if u_prev is None else self._check_input(u_prev)
+        if x_ref is not None and self.state_bounds is not None:
+            self._check_state(x_ref, "reference x_ref")
         if self.offset_free and self._x_last is not None and self._u_last is not None:
             miss = x - np.asarray(pb.period_fn(self._x_last, self._u_last)).reshape(-1)
             if np.all(np.isfinite(miss)):
                 self._d = (1 - self.offset_free) * self._d + self.offset_free * miss
         p = pb.parameters(x, u_prev, x_ref, self._d)
-        res = self.backend.solve(p, self._initial_guess(p))
+        try:
+            res = self.backend.solve(p, self._initial_guess(p))
+        except Exception as exc:  # a solver back-end must never take the control loop down with it
+            res = SolveResult(None, False, f"solver_error: {type(exc).__name__}: {exc}".splitlines()[0], 0, np.nan,
+                              0.0)
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
@@ -96,12 +114,12 @@ class Controller:
             info["prediction"] = np.array(pb.predict_fn(res.v, p)[0])
         else:
             self.stats["failures"] += 1
-            u = self._fallback(info)
+            u = self._fallback(info, u_prev)
         self._u_last, self._x_last = u, x
         info["disturbance"] = self._d.copy()
         return u.copy(), info
 
-    def _fallback(self, info: dict) -> np.ndarray:
+    def _fallback(self, info: dict, u_prev) -> np.ndarray:
         pb = self.problem
         info["success"] = False
         self._v = None
@@ -110,7 +128,7 @@ class Controller:
             u, self._plan = self._plan[0], self._plan[1:]
             info["status"] = "fallback_shifted"
         else:
-            base = self._u_last if self._u_last is not None else pb.u_ref
+            base = u_prev if u_prev is not None else pb.u_ref
             u = np.clip(base, pb.u_lb, pb.u_ub)
             info["status"] = "fallback_hold"
         self.stats[info["status"]] += 1

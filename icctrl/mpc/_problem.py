@@ -36,6 +36,20 @@ def _vec(v, n, what) -> np.ndarray:
     return a
 
 
+def _psd(Q, n: int) -> np.ndarray:
+    """A finite, symmetric positive semidefinite n × n weight (the tracking cost must be convex in x̂)."""
+    q = np.asarray(Q, dtype=float)
+    if q.shape != (n, n):
+        raise ShapeError(f"Q must be {n} × {n}, got shape {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise InvalidValueError(f"Q contains non-finite values: {q.tolist()}")
+    q = (q + q.T) / 2
+    low = float(np.linalg.eigvalsh(q).min())
+    if low < -1e-9 * max(1.0, float(np.abs(q).max())):
+        raise InvalidValueError(f"Q must be positive semidefinite, its smallest eigenvalue is {low:.3g}: {q.tolist()}")
+    return q
+
+
 class MPCProblem:
     """min Σ stage(x̂_k, u_k) over normalised inputs v ∈ [−1, 1]^(N×nu), u = u_mid + u_half·v.
 
@@ -56,9 +70,16 @@ class MPCProblem:
             raise InfeasibleError(f"input bounds are empty: u_lb={self.u_lb.tolist()} >= u_ub={self.u_ub.tolist()}")
         self.u_mid, self.u_half = (self.u_ub + self.u_lb) / 2, (self.u_ub - self.u_lb) / 2
         self.u_ref = self.u_mid.copy() if u_ref is None else _vec(u_ref, nu, "u_ref")
+        if np.any(self.u_ref < self.u_lb) or np.any(self.u_ref > self.u_ub):
+            raise InvalidValueError(f"u_ref={self.u_ref.tolist()} is outside the input bounds "
+                                    f"[{self.u_lb.tolist()}, {self.u_ub.tolist()}]")
         self.x_ref = np.zeros(nx) if x_ref is None else _vec(x_ref, nx, "x_ref")
-        self.Q = np.eye(nx) if Q is None else np.asarray(Q, float).reshape(nx, nx)
+        self.Q = np.eye(nx) if Q is None else _psd(Q, nx)
         self.R = np.ones(nu) if R is None else _vec(R, nu, "R")
+        if np.any(self.R < 0):
+            raise InvalidValueError(f"input weights R must be >= 0, got {self.R.tolist()}")
+        if not (np.isfinite(cost_scale) and cost_scale > 0):
+            raise InvalidValueError(f"cost_scale must be a positive number, got {cost_scale!r}")
         self.du_max = None if du_max is None else _vec(du_max, nu, "du_max")
         if self.du_max is not None and np.any(self.du_max <= 0):
             raise InfeasibleError(f"rate limits must be positive, got du_max={self.du_max.tolist()}")
@@ -71,6 +92,8 @@ class MPCProblem:
             raise InvalidValueError(f"multiple shooting needs a one-period predictor, got {predictor.label}")
         self.shooting = shooting
         self.x_scale = np.ones(nx) if x_scale is None else _vec(x_scale, nx, "x_scale")
+        if np.any(self.x_scale <= 0):
+            raise InvalidValueError(f"x_scale must be positive, got {self.x_scale.tolist()}")
         self._certificate: Certificate | None = None
         self._build()
 

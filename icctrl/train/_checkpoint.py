@@ -172,7 +172,7 @@ def model_from_checkpoint(ckpt: dict, source: str = "checkpoint"):
         )
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except (IcctrlError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = " ".join(str(exc).split()) or type(exc).__name__  # all lines: torch names the keys after the first
         raise CheckpointError(
             f"{source!r}: cannot rebuild the model ({type(exc).__name__}: {msg[:300]})"
         ) from None

@@ -74,8 +74,6 @@ def test_a_faulty_solve_applies_the_shifted_plan_then_holds_then_recovers(proble
     assert ctrl.step(X0)[1]["status"] == SUCCESS
 
 
-@pytest.mark.xfail(strict=True, reason="Controller.step does not catch an exception raised by backend.solve "
-                   "(only CasadiSolver catches RuntimeError inside CasADi); the exception reaches the caller")
 def test_a_raising_backend_gives_a_fallback_not_an_exception(problem):
     ctrl = Controller(problem, "ipopt")
     ctrl.backend = Faulty(ctrl.backend)
@@ -97,8 +95,6 @@ def test_a_runtime_infeasible_rate_limit_falls_back_within_bounds():
     assert info["status"] == SUCCESS and _in_bounds(u)
 
 
-@pytest.mark.xfail(strict=True, reason="Controller._fallback holds self._u_last or u_ref and ignores an "
-                   "explicit u_prev: after a first-step failure the input jumps to u_ref past du_max")
 def test_a_first_step_hold_respects_the_given_previous_input_and_rate_limit():
     pb = MPCProblem(FirstPrinciples(PLANT), 3, u_lb=PLANT.u_lb, u_ub=PLANT.u_ub, u_ref=PLANT.u_ss,
                     x_ref=PLANT.x_ss, Q=PLANT.P, du_max=[0.01, 100.0])

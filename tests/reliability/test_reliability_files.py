@@ -131,8 +131,6 @@ def test_non_finite_or_missing_weights_are_refused(tmp_path, good_ckpt):
     assert "cannot rebuild" in str(_refused(tmp_path / "part.pt"))
 
 
-@pytest.mark.xfail(strict=True, reason="model_from_checkpoint keeps only the first line of torch's "
-                   "load_state_dict error ('Error(s) in loading state_dict for Scaled:'), which names no key")
 def test_a_checkpoint_missing_a_weight_names_the_missing_key(tmp_path, good_ckpt):
     state = dict(good_ckpt["state_dict"])
     key = sorted(state)[-1]

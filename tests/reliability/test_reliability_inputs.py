@@ -144,8 +144,6 @@ def test_model_forward_propagates_non_finite_inputs_rather_than_hiding_them():
     assert torch.isnan(y[0, 0]).all() and torch.isnan(y).all()
 
 
-@pytest.mark.xfail(strict=True, reason="to_casadi's ReLU is ca.fmax(x, 0), which maps NaN to 0: a NaN input "
-                   "at t=0 gives finite outputs at later steps, unlike the torch model")
 def test_casadi_export_propagates_non_finite_inputs_like_torch():
     from icctrl.export import to_casadi
 
@@ -157,13 +155,11 @@ def test_casadi_export_propagates_non_finite_inputs_like_torch():
 
 
 # ---- references outside bounds ----
-@pytest.mark.xfail(strict=True, reason="MPCProblem does not check u_ref against [u_lb, u_ub]")
 def test_input_reference_outside_the_bounds_is_refused():
     with pytest.raises(InvalidValueError, match="100"):
         MPCProblem(FirstPrinciples(PLANT), 3, u_lb=PLANT.u_lb, u_ub=PLANT.u_ub, u_ref=[100.0, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="Controller.step checks x against state_bounds, not x_ref or u_prev")
 @pytest.mark.parametrize("kw", [{"x_ref": [-5.0, 10000.0]}, {"u_prev": [100.0, 1e9]}])
 def test_state_reference_and_previous_input_outside_the_bounds_are_refused(kw):
     ctrl = fp_controller()
@@ -205,8 +201,6 @@ def test_default_controller_with_horizon_zero_is_refused():
         default_controller("cstr", "first_principles", horizon=0)
 
 
-@pytest.mark.xfail(strict=True, reason="MPCProblem does not validate Q, R, cost_scale or x_scale: NaN or "
-                   "zero values become solver failures at run time, negative ones a silent wrong objective")
 @pytest.mark.parametrize("kw", [
     {"Q": [[np.nan, 0.0], [0.0, 1.0]]}, {"Q": [1.0, 2.0, 3.0]}, {"Q": [[1.0, 0.0], [0.0, -1.0]]},
     {"R": [-1.0, 1.0]}, {"cost_scale": 0.0}, {"cost_scale": -1.0}, {"x_scale": [0.0, 1.0]},
