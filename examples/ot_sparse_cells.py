@@ -1,7 +1,7 @@
 """Displacement-sparse OT on synthetic single-cell-like data: support recovery and sparsity vs λ.
 
 2000 cells × 3000 genes U[0,1); the target shifts 100 genes by U[0,100) and 2000 others by U[0,1).
-    python examples/ot_sparse_cells.py [--iters 100] [--lams 1e-3 1e-2 1e-1 1] [--out icctrl-out/ot]
+    python examples/ot_sparse_cells.py [--iters 100] [--lams 0.1 3 10 30 100] [--out icctrl-out/ot]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ot_benchmark import sparse_cells  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=100)
-    ap.add_argument("--lams", nargs="+", type=float, default=[1e-3, 1e-2, 1e-1, 1.0])
+    ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 3.0, 10.0, 30.0, 100.0])
     ap.add_argument("--penalty", default="l0", choices=list(O.PENALTIES))
     ap.add_argument("--out", default="icctrl-out/ot")
     ap.add_argument("--threads", type=int, default=1)
