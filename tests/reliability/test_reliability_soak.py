@@ -179,8 +179,6 @@ def test_soak_in_two_processes_gives_the_same_counts_as_one(tmp_path):
         assert one[key] == two[key]
 
 
-@pytest.mark.xfail(strict=True, reason="icctrl.mpc does not re-export default_controller, a public "
-                   "name of issue 5 that the soak builds its controllers with")
 def test_the_soak_controllers_come_from_the_public_default_controller():
     import icctrl.mpc
 
