@@ -56,8 +56,9 @@ def cells_table(cells: list[dict]) -> str:
 def ratios_table(ratios: dict, details: dict) -> str:
     """The contract ratios with the cells compared and the goal."""
     rows = [
-        "| ratio = median(b) / median(a) | value | goal | met | a (median ms) | b (median ms) |",
-        "|---|---|---|---|---|---|",
+        "| ratio = median(b) / median(a) | value | goal | met | on CPU time | a (median ms) "
+        "| b (median ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in RATIO_NAMES:
         d = details.get(name, {})
@@ -66,7 +67,8 @@ def ratios_table(ratios: dict, details: dict) -> str:
         extra = " (lower bound)" if d.get("lower_bound") else ""
         rows.append(
             f"| {name} | {_f(ratios.get(name), '.2f')}{extra} | ≥ {GOALS[name]:g} | "
-            f"{'–' if met is None else ('yes' if met else 'no')} | {fa.get('id', '–')} "
+            f"{'–' if met is None else ('yes' if met else 'no')} | {_f(d.get('cpu_value'), '.2f')} | "
+            f"{fa.get('id', '–')} "
             f"({_f(fa.get('median_ms'))}) | {sl.get('id', '–')} ({_f(sl.get('median_ms'))}) |"
         )
     return "\n".join(rows)

@@ -3,6 +3,7 @@ episodes from seeded starts, and per-solve profiles (where the time of a solve g
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 
@@ -11,6 +12,7 @@ import numpy as np
 from icctrl.bench._build import ModelCache, build_controller
 from icctrl.bench._grid import MODELS, BenchConfig, CellSpec
 from icctrl.bench._stats import distribution, mean_profile
+from icctrl.errors import IcctrlError
 
 _NLP_PARTS = ("nlp_f", "nlp_g", "nlp_grad", "nlp_grad_f", "nlp_jac_g", "nlp_hess_l", "nlp_fg", "nlp_jac_fg")
 
@@ -207,7 +209,14 @@ def run_cell(cell: CellSpec, config: BenchConfig, starts: np.ndarray, cache: Mod
         if not is_bb:
             runs = [(k, x, steps) for _ in range(config.repeat) for k, x in enumerate(starts)]
         for k, x, steps in runs:
-            ep = run_episode(plant, r, x, steps, Q=plant.P, R=CSTR_R, settle_tol=CSTR_SETTLE)
+            n_before = len(r.records)
+            try:
+                ep = run_episode(plant, r, x, steps, Q=plant.P, R=CSTR_R, settle_tol=CSTR_SETTLE)
+            except IcctrlError as exc:  # e.g. the controller refuses a state outside the model's region
+                episodes.append({"start": plant.to_deviation(x).tolist(), "start_index": k,
+                                 "steps": len(r.records) - n_before, "complete": False, "settled": False,
+                                 "settle_steps": None, "cost": None, "error": f"controller: {exc}"})
+                continue
             episodes.append(
                 {
                     "start": plant.to_deviation(x).tolist(),
@@ -260,4 +269,5 @@ def run_cell(cell: CellSpec, config: BenchConfig, starts: np.ndarray, cache: Mod
     if "status" not in rec:
         rec["status"], rec["message"] = _status(cell, recs, truncated)
     rec["wall_s"] = time.perf_counter() - t_start
+    rec["load_avg_1min"] = round(os.getloadavg()[0], 2)  # other jobs on the machine when the cell ended
     return rec

@@ -113,7 +113,8 @@ def _cell(cid: str, median: float, *, status="ok", success=1.0, trained=True, ce
     return {
         "id": cid, "model": model, "formulation": form, "solver": solver, "path": path, "horizon": int(n[1:]),
         "status": status, "success_rate": success, "trained": trained, "certified_convex": certified,
-        "solve_ms": {"median": median, "p99": 2 * median}, "closed_loop": {"episodes": eps},
+        "solve_ms": {"median": median, "p99": 2 * median}, "step_cpu_ms": {"median": median / 2},
+        "closed_loop": {"episodes": eps},
     }
 
 
@@ -134,6 +135,7 @@ def test_ratios_are_slower_over_faster_as_named():
     assert details["exported_vs_blackbox"]["lower_bound"] is True
     assert details["exported_vs_blackbox"]["same_nlp_single_shooting"]["value"] == pytest.approx(100.0)
     assert ratios["iclstm_vs_lstm"] == pytest.approx(2.5)
+    assert details["iclstm_vs_lstm"]["cpu_value"] == pytest.approx(2.5)
     # osqp is faster but fails half its solves: the best controller is clarabel
     assert ratios["convex_vs_lstm"] == pytest.approx(50.0 / 8.0)
     assert details["convex_vs_lstm"]["cost_ratio"] == pytest.approx(1.05)
