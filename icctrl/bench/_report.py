@@ -157,35 +157,31 @@ def plot_horizons(cells: list[dict], path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     lines: dict[str, list[dict]] = {}
     for c in cells:
         if (c.get("solve_ms") or {}).get("median") is not None:
             lines.setdefault(_label(c), []).append(c)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for name, cs in sorted(lines.items()):
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    cmap = plt.get_cmap("tab20")
+    for i, (name, cs) in enumerate(sorted(lines.items())):
         cs = sorted(cs, key=lambda c: c["horizon"])
         h = np.array([c["horizon"] for c in cs])
         med = np.array([c["solve_ms"]["median"] for c in cs])
         p90 = np.array([c["solve_ms"]["p90"] for c in cs])
         style = "--" if cs[0]["formulation"] == "convex" else "-"
-        ax.errorbar(
-            h,
-            med,
-            yerr=[np.zeros_like(med), p90 - med],
-            ls=style,
-            marker="o",
-            ms=4,
-            capsize=2,
-            lw=1,
-            label=name,
-        )
+        ax.errorbar(h, med, yerr=[np.zeros_like(med), p90 - med], ls=style, marker="os^D"[i % 4], ms=4,
+                    capsize=2, lw=1, color=cmap(i % 20), label=name)
+    horizons = sorted({c["horizon"] for c in cells})
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(horizons, [str(h) for h in horizons])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("horizon N")
     ax.set_ylabel("median solve time [ms] (bar: p90)")
     ax.set_title("CSTR MPC solve time vs horizon (dashed: certified-convex formulation)", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
