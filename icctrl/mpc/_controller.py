@@ -34,6 +34,7 @@ class Controller:
                                     f"{offset_free!r} for {problem.predictor.label}")
         self.offset_free = offset_free
         self.backend = make_solver(problem, solver, **solver_options)
+        problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
         self.stats: Counter = Counter()
         self.reset()
