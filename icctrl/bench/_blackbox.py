@@ -17,6 +17,8 @@ from icctrl.mpc import OneStepModel, Predictor
 
 #: Ipopt options of the reference path (added to the controller's own tolerances and limits).
 BLACKBOX_IPOPT = {"ipopt.hessian_approximation": "limited-memory"}
+#: The offset-free disturbance estimate `default_controller` gives one-period state models, kept identical.
+BLACKBOX_OFFSET_FREE = 1.0
 
 
 class TorchRollout:
@@ -139,6 +141,13 @@ class BlackBoxPredictor(Predictor):
         cb = _RolloutCallback(self.rollout, U.shape[0], f"torch_rollout_{len(self._callbacks)}")
         self._callbacks.append(cb)
         return cb(x0, U)
+
+    def step_function(self):
+        """One period through torch (the controller's offset-free estimate evaluates it once per step)."""
+        cb = _RolloutCallback(self.rollout, 1, f"torch_period_{len(self._callbacks)}")
+        self._callbacks.append(cb)
+        x, u = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu)
+        return ca.Function("period", [x, u], [cb(x, u.T).T])
 
     def trace(self, tr, x0, us):
         return self._reference.trace(tr, x0, us)

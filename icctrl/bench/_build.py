@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from icctrl.bench._blackbox import BLACKBOX_IPOPT, BlackBoxPredictor
+from icctrl.bench._blackbox import BLACKBOX_IPOPT, BLACKBOX_OFFSET_FREE, BlackBoxPredictor
 from icctrl.bench._grid import MODELS, CellSpec
 from icctrl.errors import UnknownNameError
 
@@ -85,8 +85,9 @@ class ModelCache:
 
     def _load(self, name: str):
         import icctrl
+        from icctrl.train import default_names
 
-        if name in ("iclstm", "iclrnn", "lstm", "icrnn_cost"):
+        if name in default_names("cstr"):  # a shipped default (hash-checked)
             return icctrl.load_default("cstr", name).double().eval()
         if name == SMOOTH_COST and self.folder is not None:
             path = self.folder / SMOOTH_FILE
@@ -135,69 +136,26 @@ class ModelCache:
         return m
 
 
-class _SafeStats:
-    """Forwards to a CasADi solver; a `stats()` that raises (CasADi 3.8 sqpmethod when it stops without a
-    return status) reads as a failed solve, so the controller's fallback runs instead of an exception."""
-
-    def __init__(self, fn):
-        self._fn = fn
-
-    def __call__(self, *args, **kwargs):
-        return self._fn(*args, **kwargs)
-
-    def stats(self):
-        try:
-            return self._fn.stats()
-        except RuntimeError as exc:
-            return {
-                "return_status": f"no_status ({str(exc).splitlines()[-1][:60]})",
-                "success": False,
-                "iter_count": 0,
-            }
-
-    def __getattr__(self, name):
-        return getattr(self._fn, name)
-
-
-def build_controller(
-    cell: CellSpec,
-    cache: ModelCache,
-    *,
-    blackbox_max_iter: int = 100,
-    blackbox_time_limit: float | None = None,
-):
-    """The cell's `Controller` with the deployment's solver settings and, for the black box (whose iterations
-    and wall time per solve are capped), its `BlackBoxPredictor` (to count torch rollouts)."""
-    from icctrl.mpc import Controller, FirstPrinciples, HorizonModel, OneStepModel
-    from icctrl.mpc._defaults import cstr_problem, model_window
+def build_controller(cell: CellSpec, cache: ModelCache, *, blackbox_max_iter: int = 100,
+                     blackbox_time_limit: float | None = None):
+    """The cell's `Controller` exactly as `default_controller` deploys it (solver settings, shooting,
+    offset-free estimate), and for the black box the same problem and settings with the model left in torch,
+    Ipopt's Hessian limited-memory and its iterations and wall time per solve capped. Returns (controller,
+    black-box predictor or None)."""
+    from icctrl.mpc import Controller, cstr_problem, default_controller
+    from icctrl.mpc._defaults import model_window
     from plants import CSTR
 
     plant = CSTR()
     shooting = None if cell.shooting == "default" else cell.shooting
-    blackbox = None
-    if cell.model == "first_principles":
-        pred = FirstPrinciples(plant)
-    else:
-        model = cache.get(cell.model)
-        if cell.formulation == "convex":
-            pred = HorizonModel(model, plant.nx, plant.nu, cell.horizon, kind="cost")
-        elif cell.path == "blackbox":
-            pred = blackbox = BlackBoxPredictor(model, plant.nx, plant.nu, model_window(model))
-        else:
-            pred = OneStepModel(model, plant.nx, plant.nu, window=model_window(model))
-    problem = cstr_problem(pred, cell.horizon, shooting=shooting)
     if cell.path == "blackbox":
-        ctrl = Controller(
-            problem,
-            "ipopt",
-            state_bounds=(plant.x_lb, plant.x_ub),
-            options=dict(BLACKBOX_IPOPT),
-            max_iter=blackbox_max_iter,
-            time_limit=blackbox_time_limit,
-        )
+        model = cache.get(cell.model)
+        bb = BlackBoxPredictor(model, plant.nx, plant.nu, model_window(model))
+        problem = cstr_problem(bb, cell.horizon, shooting="single")
+        ctrl = Controller(problem, "ipopt", state_bounds=(plant.x_lb, plant.x_ub),
+                          offset_free=BLACKBOX_OFFSET_FREE, options=dict(BLACKBOX_IPOPT),
+                          max_iter=blackbox_max_iter, time_limit=blackbox_time_limit)
         ctrl.solver_name = cell.solver
-    else:
-        ctrl = Controller(problem, cell.solver, state_bounds=(plant.x_lb, plant.x_ub))
-    if hasattr(ctrl.backend, "solver"):
-        ctrl.backend.solver = _SafeStats(ctrl.backend.solver)
-    return ctrl, blackbox
+        return ctrl, bb
+    spec = "first_principles" if cell.model == "first_principles" else cache.get(cell.model)
+    return default_controller("cstr", spec, solver=cell.solver, horizon=cell.horizon, shooting=shooting), None

@@ -25,6 +25,7 @@ class ModelSpec:
     trained: bool
     note: str
     blackbox: bool = False  # also run the reference black-box path on this model
+    horizons: tuple[int, ...] | None = None  # the only horizons the model serves (None: any)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -60,6 +61,15 @@ MODELS: dict[str, ModelSpec] = {
             ("clarabel", "ecos", "osqp", "ipopt", "sqp"),
             True,
             "shipped default ICRNN cost model, 2×32, ReLU, convex in U (trained for N = 10)",
+        ),
+        ModelSpec(
+            "picnn_cost",
+            "convex",
+            ("sqp", "ipopt"),
+            True,
+            "shipped default PICNN cost model: [x0, u0..u9] → V(x1..x10), 2×64, softplus (the deployed "
+            "certified-convex controller; flat over N = 10, so N = 10 only)",
+            horizons=(10,),
         ),
         # trained by the first full run (the shipped icrnn_cost recipe with softplus) and cached under
         # OUT/models; this untrained stand-in is used when training is off and no cached model exists
@@ -144,8 +154,8 @@ class BenchConfig:
         black box."""
         base = cls(
             horizons=(2, 10),
-            models=("first_principles", "iclstm", "lstm", "icrnn_cost"),
-            solvers=("ipopt", "clarabel", BLACKBOX_SOLVER),
+            models=("first_principles", "iclstm", "lstm", "icrnn_cost", "picnn_cost"),
+            solvers=("ipopt", "sqp", "clarabel", BLACKBOX_SOLVER),
             steps=6,
             random_starts=1,
             cell_budget_s=20.0,
@@ -174,6 +184,8 @@ def cells(config: BenchConfig) -> list[CellSpec]:
     for h in config.horizons:
         for name in config.models:
             spec = MODELS[name]
+            if spec.horizons is not None and h not in spec.horizons:
+                continue
             for solver in spec.solvers:
                 if wanted is None or solver in wanted:
                     out.append(CellSpec(name, spec.formulation, solver, "exported", h))
