@@ -65,6 +65,8 @@ class _Recorder:
         cpu_ms = (time.process_time() - c0) * 1e3
         solve_ms = float(info["solve_time"]) * 1e3
         failed = str(info["solver_status"]).startswith("solver_error")
+        if failed:  # the back end raised and reports no time: count the whole step, not zero
+            solve_ms = step_ms
         profile, calls = ({}, {}) if failed else _profile(self.ctrl, solve_ms)
         rec = {
             "phase": self.phase,
