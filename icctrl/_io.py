@@ -28,11 +28,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write `obj` as indented JSON atomically."""
-    text = json.dumps(obj, indent=2, default=_json_default)
+    text = json.dumps(obj, indent=2, default=json_default)
     return atomic_write(path, lambda p: p.write_text(text + "\n"))
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
     import numpy as np
 
     if isinstance(obj, np.generic):

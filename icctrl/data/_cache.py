@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from icctrl._io import json_default
 from icctrl.data._dataset import SequenceDataset
 from icctrl.errors import DataError
 
@@ -28,7 +29,7 @@ def cache_dir() -> Path:
 
 def spec_key(spec: dict[str, Any]) -> str:
     """sha256 of the canonical JSON of a generation spec."""
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=_plain)
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=json_default)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -82,19 +83,9 @@ def load_cached(path: Path, key: str) -> SequenceDataset | None:
 
 def _plain_param(v: Any) -> Any:
     if isinstance(v, (bool, int, float, str, np.integer, np.floating)):
-        return _plain(v) if isinstance(v, np.generic) else v
+        return json_default(v) if isinstance(v, np.generic) else v
     if isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
         return v.tolist()
     if isinstance(v, (tuple, list)) and all(isinstance(e, (bool, int, float, str)) for e in v):
         return list(v)
     return None
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable in a dataset spec: {type(obj).__name__}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from icctrl._io import _json_default, atomic_write
+from icctrl._io import atomic_write, json_default
 from icctrl.data._scaler import Scaler
 from icctrl.errors import DataError, InvalidValueError, ShapeError, UnknownNameError
 
@@ -238,6 +238,6 @@ def _canonical(meta: Any) -> dict:
     if not isinstance(meta, dict):
         raise DataError(f"SequenceDataset: meta must be a dict, got {type(meta).__name__}")
     try:
-        return json.loads(json.dumps(meta, sort_keys=True, default=_json_default))
+        return json.loads(json.dumps(meta, sort_keys=True, default=json_default))
     except (TypeError, ValueError) as exc:
         raise DataError(f"SequenceDataset: meta must be JSON-able: {exc}") from exc

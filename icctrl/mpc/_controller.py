@@ -3,6 +3,7 @@ action whenever a solve fails."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import numpy as np
@@ -94,11 +95,12 @@ class Controller:
             if np.all(np.isfinite(miss)):
                 self._d = (1 - self.offset_free) * self._d + self.offset_free * miss
         p = pb.parameters(x, u_prev, x_ref, self._d)
+        t0 = time.perf_counter()
         try:
             res = self.backend.solve(p, self._initial_guess(p))
         except Exception as exc:  # a solver back-end must never take the control loop down with it
             res = SolveResult(None, False, f"solver_error: {type(exc).__name__}: {exc}".splitlines()[0], 0, np.nan,
-                              0.0)
+                              time.perf_counter() - t0)
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,

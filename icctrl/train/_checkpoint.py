@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from icctrl._io import _json_default, atomic_write
+from icctrl._io import atomic_write, json_default
 from icctrl._version import __version__
 from icctrl.errors import CheckpointError, IcctrlError
 
@@ -45,7 +45,7 @@ _REQUIRED = (
 def plain(obj: Any) -> Any:
     """A JSON round trip: only dicts, lists, str, numbers, bools and None survive (safe to unpickle)."""
     try:
-        return json.loads(json.dumps(obj, default=_json_default, allow_nan=True))
+        return json.loads(json.dumps(obj, default=json_default, allow_nan=True))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint metadata is not plain data: {exc}") from exc
 
