@@ -9,10 +9,15 @@ from collections import Counter
 import numpy as np
 
 from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.mpc._deadline import LateSolve, SolveThread
 from icctrl.mpc._problem import MPCProblem
 from icctrl.mpc._solvers import SolveResult, make_solver
 
 SUCCESS = "success"
+#: Seconds of a step's deadline kept for the work after the solve.
+DEADLINE_MARGIN = 5e-4
+#: Share of `time_limit` given to the solver's native limit (Ipopt max_wall_time, Clarabel/OSQP/SCS time limits).
+NATIVE_SHARE = 0.8
 
 
 class Controller:
@@ -34,7 +39,11 @@ class Controller:
             raise InvalidValueError(f"offset_free must be in (0, 1] and needs a one-period state model, got "
                                     f"{offset_free!r} for {problem.predictor.label}")
         self.offset_free = offset_free
+        self.time_limit = solver_options.get("time_limit")
+        if self.time_limit:  # the solver's own limit stops it first; the step deadline is the backstop
+            solver_options = {**solver_options, "time_limit": NATIVE_SHARE * self.time_limit}
         self.backend = make_solver(problem, solver, **solver_options)
+        self._thread = SolveThread() if self.time_limit else None
         problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
         self.stats: Counter = Counter()
@@ -84,7 +93,9 @@ class Controller:
         return self.problem.cold_start(p)
 
     def step(self, x, *, u_prev=None, x_ref=None) -> tuple[np.ndarray, dict]:
-        """Solve for the current state; returns the input to apply and what happened."""
+        """Solve for the current state; returns the input to apply and what happened. With a `time_limit`, the
+        call returns by that deadline (measured from its start), with the fallback action when the solve is late."""
+        t_step = time.perf_counter()
         pb = self.problem
         x = self._check_state(x)
         u_prev = self._u_last if u_prev is None else self._check_input(u_prev)
@@ -95,12 +106,7 @@ class Controller:
             if np.all(np.isfinite(miss)):
                 self._d = (1 - self.offset_free) * self._d + self.offset_free * miss
         p = pb.parameters(x, u_prev, x_ref, self._d)
-        t0 = time.perf_counter()
-        try:
-            res = self.backend.solve(p, self._initial_guess(p))
-        except Exception as exc:  # a solver back-end must never take the control loop down with it
-            res = SolveResult(None, False, f"solver_error: {type(exc).__name__}: {exc}".splitlines()[0], 0, np.nan,
-                              time.perf_counter() - t0)
+        res = self._solve(p, self._initial_guess(p), t_step)
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
@@ -119,6 +125,34 @@ class Controller:
             self.stats["failures"] += 1
             u = self._fallback(info, u_prev)
         self._u_last, self._x_last = u, x
+        info["disturbance"] = self._d.copy()
+        return u.copy(), info
+
+    def _solve(self, p: np.ndarray, v0: np.ndarray, t_step: float) -> SolveResult:
+        """The back-end's answer; an exception or a solve past the step deadline becomes a failed result."""
+        t0 = time.perf_counter()
+        try:
+            if self._thread is None:
+                return self.backend.solve(p, v0)
+            # a margin for the work of `step` after the solve (checks, prediction, bookkeeping)
+            remaining = self.time_limit - (t0 - t_step) - DEADLINE_MARGIN
+            return self._thread.run(lambda: self.backend.solve(p, v0), remaining)
+        except LateSolve as exc:
+            return SolveResult(None, False, f"time_limit (step deadline: {exc})", 0, np.nan, time.perf_counter() - t0)
+        except Exception as exc:  # a solver back-end must never take the control loop down with it
+            return SolveResult(None, False, f"solver_error: {type(exc).__name__}: {exc}".splitlines()[0], 0, np.nan,
+                               time.perf_counter() - t0)
+
+    def fallback(self, reason: str, *, u_prev=None) -> tuple[np.ndarray, dict]:
+        """The safe action of the failure path, for a loop that cannot call `step` (a missing or non-finite
+        measurement): the previous plan shifted by one, else a hold; `info["solver_status"]` is `reason`."""
+        u_prev = self._u_last if u_prev is None else self._check_input(u_prev)
+        self.stats["steps"] += 1
+        self.stats["failures"] += 1
+        info = {"status": SUCCESS, "solver_status": str(reason), "solve_time": 0.0, "iterations": 0,
+                "objective": float("nan"), "solver": self.solver_name, "certified_convex": self.certificate.convex}
+        u = self._fallback(info, u_prev)
+        self._u_last, self._x_last = u, None  # no model-error update across a step without a measurement
         info["disturbance"] = self._d.copy()
         return u.copy(), info
 

@@ -23,7 +23,17 @@ def _new_record(x0: np.ndarray) -> dict:
     return {"start": x0.tolist(), "steps_run": 0, "settled": False, "cost": 0.0, "successes": 0,
             "fallbacks": 0, "statuses": Counter(), "fallback_reasons": Counter(), "nan_actions": 0,
             "violations": Counter(), "solve_times": [], "worst_step_ms": 0.0, "unhandled": None,
-            "error": None, "error_kind": None, "v_start": None, "v_end": None}
+            "error": None, "error_kind": None, "v_start": None, "v_end": None, "in_band": []}
+
+
+def _settle_step(in_band: list[bool], ran_all: bool) -> int | None:
+    """The first step after which the state stays in the settling band to the end (None when it does not)."""
+    if not ran_all or not in_band or not in_band[-1]:
+        return None
+    k = len(in_band)
+    while k > 0 and in_band[k - 1]:
+        k -= 1
+    return k + 1
 
 
 def _stop(rec: dict, kind: str, message: str) -> None:
@@ -73,7 +83,16 @@ def _check_state(rec: dict, plant, x: np.ndarray, k: int) -> bool:
     return True
 
 
-def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=None) -> dict:
+def _measure_and_step(controller, injection, k: int, x: np.ndarray):
+    """What the controller sees and answers: a non-finite measurement never reaches `step`; the controller's
+    safe action (its failure path) is applied instead, with the reason as the solver status."""
+    y = injection.measure(k, x.copy())
+    if np.all(np.isfinite(y)):
+        return controller.step(y)
+    return controller.fallback(f"invalid_measurement: {np.asarray(y).tolist()}")
+
+
+def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=None, injection=None) -> dict:
     """Run `controller` on `plant` from `x0` for `steps` periods and return what happened, as plain data.
 
     Never raises (except KeyboardInterrupt): an exception of the controller or plant ends the episode and
@@ -82,7 +101,14 @@ def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=Non
     `nan_actions`, one outside the plant's hard input bounds in `violations["input_bounds"]`; a non-finite
     next state counts in `violations["nan_state"]`, one outside the plant's valid region in
     `violations["state_region"]`. `cost(x_next, u)` adds up a figure of merit when given.
+
+    `injection` (a fault's Injection) sets the true plant, what the controller measures and what the
+    actuator applies; the hard-bound check is on the controller's action, the state checks on the true plant.
     """
+    from icctrl.reliability._faults import Injection
+
+    injection = injection if injection is not None else Injection(plant)
+    true_plant = injection.plant
     x = np.asarray(x0, dtype=float)
     rec = _new_record(x)
     lyap = getattr(plant, "lyapunov", None)
@@ -92,15 +118,16 @@ def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=Non
     try:
         controller.reset()
         for k in range(steps):
+            injection.before_step(k)
             t0 = time.perf_counter()
-            u, info = controller.step(x)
+            u, info = _measure_and_step(controller, injection, k, x)
             rec["worst_step_ms"] = max(rec["worst_step_ms"], (time.perf_counter() - t0) * 1e3)
             _record_info(rec, info)
             u = _check_action(rec, plant, u, k)
             if u is None:
                 break
             try:
-                x_next = plant.step(x, u)
+                x_next = true_plant.step(x, injection.actuate(k, u))
             except IntegrationError as exc:
                 rec["violations"]["nan_state"] += 1
                 _stop(rec, "violation", f"step {k}: plant: {_message(exc)}")
@@ -109,6 +136,8 @@ def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=Non
             if not np.all(np.isfinite(x_next)):
                 break
             rec["steps_run"] = k + 1
+            if settle_tol is not None:
+                rec["in_band"].append(bool(np.all(np.abs(x_next - plant.x_ss) <= np.asarray(settle_tol))))
             if cost is not None:
                 rec["cost"] += float(cost(x_next, u))
             x = x_next
@@ -122,6 +151,10 @@ def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=Non
         _stop(rec, "unhandled", f"step {k}: {_message(exc)}")
     if lyap is not None and np.all(np.isfinite(x)):
         rec["v_end"] = float(lyap(x))
+    rec["x_end"] = x.tolist()
+    in_band = rec.pop("in_band")
+    if settle_tol is not None:
+        rec["settle_step"] = _settle_step(in_band, rec["steps_run"] == steps)
     if settle_tol is not None and rec["steps_run"] == steps and rec["error_kind"] is None:
         rec["settled"] = bool(np.all(np.abs(x - plant.x_ss) <= np.asarray(settle_tol)))
     for key in ("statuses", "fallback_reasons", "violations"):

@@ -3,25 +3,30 @@ fallbacks per controller; the figures behind `icctrl soak`."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
+import zlib
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
 from icctrl._io import write_json
 from icctrl.errors import IcctrlError, InvalidValueError, UnknownNameError
+from icctrl.mpc._defaults import CSTR_SETTLE
+from icctrl.reliability._engine import RecordStore, run_tasks
 from icctrl.reliability._episode import soak_episode
+from icctrl.reliability._faults import FAULTS, fault_names
 
 #: Controllers a soak runs by default: the shipped IC-LSTM and the first-principles NMPC of the papers.
 SOAK_CONTROLLERS = ("iclstm", "first_principles")
 #: Exception records kept in full in the JSON (counts by message are kept for all).
 MAX_EXCEPTION_RECORDS = 100
 PLANTS = ("cstr",)
+CALIBRATION = "calibration.json"
 
-_WORKER: dict = {}  # per-process plant and controllers when the soak runs in several processes
+_CACHE: dict = {}  # per process: controllers compiled once, keyed by everything that defines them
 
 
 def _positive_int(v, what: str) -> int:
@@ -30,25 +35,33 @@ def _positive_int(v, what: str) -> int:
     return int(v)
 
 
-def _setup(plant: str, controllers, horizon: int, options: dict):
-    """The plant, the controllers (compiled once) and the figure of merit of a soak."""
-    from icctrl.mpc import stage_cost
-    from icctrl.mpc._defaults import CSTR_R, CSTR_SETTLE, default_controller
+def _plant(plant: str):
     from plants import CSTR
 
     if str(plant).lower() not in PLANTS:
         raise UnknownNameError(f"no soak for plant {plant!r}; available: {', '.join(PLANTS)}")
-    p = CSTR()
-    files = {name: _model_file(name) for name in controllers}
-    ctrls = {name: default_controller("cstr", name, horizon=horizon, **options) for name in controllers}
-    for name, c in ctrls.items():
-        c.model_file = files[name]
-    u_scale = (p.u_ub - p.u_lb) / 2
+    return CSTR()
 
-    def cost(x, u):
-        return stage_cost(p, x, u, p.P, CSTR_R, u_scale)
 
-    return p, ctrls, cost, CSTR_SETTLE
+def _cost(plant):
+    from icctrl.mpc import stage_cost
+    from icctrl.mpc._defaults import CSTR_R
+
+    u_scale = (plant.u_ub - plant.u_lb) / 2
+    return lambda x, u: stage_cost(plant, x, u, plant.P, CSTR_R, u_scale)
+
+
+def _controller(plant: str, name: str, horizon: int, options: dict):
+    """The controller `name` compiled once per process for these options (the model file's hash in the key)."""
+    from icctrl.mpc import _defaults
+
+    file = _model_file(name)
+    key = (plant, name, horizon, tuple(sorted(options.items())), file and file["sha256"])
+    if key not in _CACHE:
+        ctrl = _defaults.default_controller(plant, name, horizon=horizon, **options)
+        ctrl.model_file = file
+        _CACHE[key] = ctrl
+    return _CACHE[key]
 
 
 def _model_file(name: str) -> dict | None:
@@ -69,112 +82,138 @@ def _model_file(name: str) -> dict | None:
         return None
 
 
-def _controller_meta(ctrls: dict) -> dict:
-    return {name: {"solver": c.solver_name, "certified_convex": bool(c.certificate.convex),
-                   "predictor": c.problem.predictor.label, "model_file": getattr(c, "model_file", None)}
-            for name, c in ctrls.items()}
+def _controller_meta(ctrl) -> dict:
+    return {"solver": ctrl.solver_name, "certified_convex": bool(ctrl.certificate.convex),
+            "predictor": ctrl.problem.predictor.label, "model_file": getattr(ctrl, "model_file", None)}
 
 
-def _run_start(ctrls, plant, cost, settle, index: int, x0, steps: int) -> list[dict]:
-    out = []
-    for name, ctrl in ctrls.items():
-        rec = soak_episode(plant, ctrl, x0, steps, settle_tol=settle, cost=cost)
-        rec.update(controller=name, index=index)
-        out.append(rec)
-    return out
+def _fault_rng(seed: int, fault: str, index: int) -> np.random.Generator:
+    """The same fault realisation for every controller of a start, independent of run order and process."""
+    return np.random.default_rng([seed, zlib.crc32(fault.encode()), index])
 
 
-def _worker_init(plant, controllers, horizon, options) -> None:
+def episode_task(task: dict) -> dict:
+    """One episode (fault × controller × start) as plain data; runs in whichever process the engine picks."""
     import torch
 
     torch.set_num_threads(1)
-    p, ctrls, cost, settle = _setup(plant, controllers, horizon, options)
-    _WORKER.update(plant=p, ctrls=ctrls, cost=cost, settle=settle)
+    plant = _plant(task["plant"])
+    inj = FAULTS[task["fault"]].inject(plant, _fault_rng(task["seed"], task["fault"], task["index"]),
+                                       task.get("median_solve_s"))
+    options = {**task["options"], **inj.options}
+    base = {"key": task["key"], "controller": task["controller"], "fault": task["fault"], "index": task["index"],
+            "time_limit_ms": options["time_limit"] * 1e3 if options.get("time_limit") else None}
+    try:
+        ctrl = _controller(task["plant"], task["controller"], task["horizon"], options)
+    except IcctrlError:
+        raise
+    except Exception as exc:  # a controller that cannot be built is a bug of ours: count it per episode
+        return {**base, "start": list(task["x0"]), "unhandled": f"build: {type(exc).__name__}: {exc}"[:240],
+                "error": None, "error_kind": "unhandled"}
+    rec = soak_episode(plant, ctrl, np.asarray(task["x0"], dtype=float), task["steps"], settle_tol=CSTR_SETTLE,
+                       cost=_cost(plant), injection=inj)
+    rec.update(base, meta=_controller_meta(ctrl))
+    return rec
 
 
-def _worker_run(index: int, x0, steps: int):
-    w = _WORKER
-    return index, _run_start(w["ctrls"], w["plant"], w["cost"], w["settle"], index, x0, steps), \
-        _controller_meta(w["ctrls"])
+def _worker_failure(task: dict, exc: BaseException) -> dict:
+    """The record of an episode whose worker raised or died: counted, never a crash of the soak."""
+    return {"key": task["key"], "controller": task["controller"], "fault": task["fault"], "index": task["index"],
+            "start": list(task["x0"]), "unhandled": f"worker: {type(exc).__name__}: {str(exc).strip()[:200]}",
+            "error": None, "error_kind": "unhandled", "time_limit_ms": None}
+
+
+def _calibrate(plant: str, controllers, horizon: int, options: dict, steps: int, seed: int) -> dict:
+    """Median nominal solve time (s) per controller on one seeded start: the base of the time_limit_cut fault."""
+    x0 = _plant(plant).sample_stability_region(1, np.random.default_rng([seed, 1]))[0]
+    out = {}
+    for name in controllers:
+        rec = episode_task({"key": "calibration", "plant": plant, "controller": name, "fault": "nominal",
+                            "index": 0, "seed": seed + 1, "x0": x0.tolist(), "steps": steps, "horizon": horizon,
+                            "options": options})
+        times = [t for t in rec.get("solve_times", []) if np.isfinite(t)]
+        out[name] = float(np.median(times)) if times else None
+    return out
 
 
 def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS, steps: int = 30,
          horizon: int = 10, seed: int = 0, time_limit: float | None = None, max_iter: int | None = None,
-         jobs: int = 1, json_path=None, save_every: int = 10, progress: bool = True,
-         command: str | None = None) -> dict:
+         faults="nominal", workers: int | None = None, jobs: int = 1, cluster: str | None = None, out=None,
+         json_path=None, save_every: int = 10, progress: bool = True, command: str | None = None) -> dict:
     """Closed-loop episodes of `steps` periods from `starts` seeded random states of the plant's stability
-    region, for each controller; returns (and writes atomically to `json_path`) the counts.
+    region, for each controller and each fault scenario (`faults`: names, a comma-separated string or "all";
+    see `FAULTS`); returns (and writes atomically to `json_path`) the counts.
 
-    The JSON holds at least {"episodes", "unhandled_exceptions", "nan_actions", "violations",
-    "fallbacks", "worst_solve_ms"}, the same per controller, the fallback reasons and the exception
-    messages. While it runs, the file is rewritten every `save_every` starts with "complete": false, so an
-    interrupted soak keeps its figures. `jobs` > 1 runs starts in that many processes (each compiles its
-    own controllers).
+    The JSON holds {"episodes", "unhandled", "nan_actions", "hard_violations", "by_fault", "latency_ms"} and
+    the earlier {"unhandled_exceptions", "violations", "fallbacks", "worst_solve_ms"}, the same per
+    controller, the fallback reasons and the exception messages. Episodes run in `workers` local processes
+    (`jobs` is the older name) or on the Dask cluster at `cluster`. With `out`, each episode's record is
+    appended to out/records.jsonl as it finishes, and a rerun with the same arguments resumes where a
+    killed run stopped. While it runs, `json_path` is rewritten every `save_every` starts ("complete": false).
     """
-    from tqdm import tqdm
-
-    from plants import CSTR
-
     starts, steps = _positive_int(starts, "starts"), _positive_int(steps, "steps")
-    jobs, horizon = _positive_int(jobs, "jobs"), _positive_int(horizon, "horizon")
-    save_every = _positive_int(save_every, "save_every")
+    workers = _positive_int(jobs if workers is None else workers, "workers" if workers is not None else "jobs")
+    horizon, save_every = _positive_int(horizon, "horizon"), _positive_int(save_every, "save_every")
     controllers = tuple(controllers)
     if not controllers or len(set(controllers)) != len(controllers):
         raise InvalidValueError(f"controllers must be distinct names, got {list(controllers)}")
-    if str(plant).lower() not in PLANTS:
-        raise UnknownNameError(f"no soak for plant {plant!r}; available: {', '.join(PLANTS)}")
+    _plant(plant)
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise InvalidValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    fault_list = fault_names(faults)
     options = {k: v for k, v in (("time_limit", time_limit), ("max_iter", max_iter)) if v is not None}
-    x0s = CSTR().sample_stability_region(starts, np.random.default_rng(seed))
+    x0s = _plant(plant).sample_stability_region(starts, np.random.default_rng(seed))
     config = {"plant": str(plant).lower(), "starts": starts, "steps": steps, "horizon": horizon, "seed": seed,
-              "controllers": list(controllers), "solver_options": options, "jobs": jobs,
+              "controllers": list(controllers), "faults": list(fault_list), "solver_options": options,
+              "workers": workers, "cluster": cluster,
               "command": command if command is not None else " ".join(sys.argv)}
-    results: dict[int, list[dict]] = {}
-    meta: dict = {}
+    store = RecordStore(out, config, volatile=("workers", "cluster", "command", "calibration")) if out else None
+    calibration = None
+    if "time_limit_cut" in fault_list:
+        saved = json.loads((store.dir / CALIBRATION).read_text()) if store and (store.dir / CALIBRATION).exists() \
+            else None
+        calibration = saved or _calibrate(plant, controllers, horizon, options, steps, seed)
+        if store and not saved:
+            write_json(store.dir / CALIBRATION, calibration)
+    config["calibration_median_solve_s"] = calibration
+    tasks = [{"key": f"{f}/{c}/{i}", "plant": config["plant"], "controller": c, "fault": f, "index": i,
+              "seed": seed, "x0": x0.tolist(), "steps": steps, "horizon": horizon, "options": options,
+              "median_solve_s": (calibration or {}).get(c)}
+             for f in fault_list for i, x0 in enumerate(x0s) for c in controllers]
     t0 = time.perf_counter()
-    bar = tqdm(total=starts * len(controllers), desc="soak", unit="episode", disable=not progress)
+    recs: dict[str, dict] = dict(store.records) if store else {}
 
-    def done(index, recs, m=None):
-        results[index] = recs
-        meta.update(m or {})
-        bar.update(len(recs))
-        if json_path and len(results) % save_every == 0 and len(results) < starts:
-            write_json(json_path, summarize(results, config, meta, time.perf_counter() - t0, complete=False))
+    def on_record(rec):
+        recs[rec["key"]] = rec
+        if json_path and len(recs) % (save_every * len(controllers)) == 0 and len(recs) < len(tasks):
+            write_json(json_path, summarize(list(recs.values()), config, time.perf_counter() - t0, False))
 
+    _CACHE.clear()
     try:
-        if jobs == 1:
-            p, ctrls, cost, settle = _setup(plant, controllers, horizon, options)
-            meta.update(_controller_meta(ctrls))
-            for i, x0 in enumerate(x0s):
-                done(i, _run_start(ctrls, p, cost, settle, i, x0, steps))
-        else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                     initargs=(plant, controllers, horizon, options)) as pool:
-                futures = {pool.submit(_worker_run, i, x0, steps): i for i, x0 in enumerate(x0s)}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        done(*fut.result())
-                    except Exception as exc:  # a worker died or could not start: count, never crash
-                        msg = f"worker: {type(exc).__name__}: {str(exc).strip()[:200]}"
-                        done(i, [{"controller": c, "index": i, "start": x0s[i].tolist(), "unhandled": msg,
-                                  "error": None, "error_kind": "unhandled"} for c in controllers])
+        run_tasks(episode_task, tasks, workers=workers, cluster=cluster, store=store, on_record=on_record,
+                  on_error=_worker_failure, progress=progress, desc="soak")
     except KeyboardInterrupt:
-        bar.close()
         if json_path:
-            write_json(json_path, summarize(results, config, meta, time.perf_counter() - t0, complete=False))
+            write_json(json_path, summarize(list(recs.values()), config, time.perf_counter() - t0, False))
         raise
-    bar.close()
-    out = summarize(results, config, meta, time.perf_counter() - t0, complete=True)
+    finally:
+        _CACHE.clear()
+    result = summarize([recs[t["key"]] for t in tasks], config, time.perf_counter() - t0, True)
     if json_path:
-        write_json(json_path, out)
-    return out
+        write_json(json_path, result)
+    return result
 
 
 _STEP = re.compile(r"^step \d+: ")
+
+
+def _latency(recs: list[dict]) -> dict:
+    """Worst wall time of a `step` call (ms) against the solver time limit of the same episodes."""
+    worst = max((r.get("worst_step_ms", 0.0) for r in recs), default=None)
+    limited = [r for r in recs if r.get("time_limit_ms")]
+    over = [r["worst_step_ms"] - r["time_limit_ms"] for r in limited if "worst_step_ms" in r]
+    return {"max": worst, "limit": max((r["time_limit_ms"] for r in limited), default=None),
+            "max_over_limit": max(over) if over else None}
 
 
 def _totals(recs: list[dict]) -> dict:
@@ -188,11 +227,17 @@ def _totals(recs: list[dict]) -> dict:
         status.update(r.get("statuses", {}))
         reasons.update(r.get("fallback_reasons", {}))
     ran = [r for r in recs if r.get("v_start") is not None and r.get("v_end") is not None]
+    completed = [r for r in recs if r.get("error") is None and r.get("unhandled") is None]
+    valid = [r for r in completed if not r.get("violations")]
+    settle = [r["settle_step"] for r in recs if r.get("settle_step") is not None]
+    unhandled = sum(r.get("unhandled") is not None for r in recs)
     return {
         "episodes": len(recs),
-        "unhandled_exceptions": sum(r.get("unhandled") is not None for r in recs),
+        "unhandled": unhandled,
+        "unhandled_exceptions": unhandled,
         "errors": sum(r.get("error_kind") == "icctrl_error" for r in recs),
         "nan_actions": sum(r.get("nan_actions", 0) for r in recs),
+        "hard_violations": int(viol.get("input_bounds", 0)),
         "violations": int(sum(viol.values())),
         "violation_kinds": dict(viol),
         "fallbacks": sum(r.get("fallbacks", 0) for r in recs),
@@ -201,33 +246,58 @@ def _totals(recs: list[dict]) -> dict:
         "fallback_reasons": dict(reasons.most_common()),
         "successes": sum(r.get("successes", 0) for r in recs),
         "steps": sum(len(r.get("solve_times", [])) for r in recs),
-        "completed_episodes": sum(r.get("error") is None and r.get("unhandled") is None for r in recs),
+        "completed_episodes": len(completed),
+        "valid_region_share": len(valid) / len(recs) if recs else None,
         "settled": sum(bool(r.get("settled")) for r in recs),
+        "settled_share": sum(bool(r.get("settled")) for r in valid) / len(recs) if recs else None,
+        "settle_steps": {"median": float(np.median(settle)), "p90": float(np.percentile(settle, 90)),
+                         "max": int(max(settle))} if settle else None,
         "lyapunov_decreased": sum(r["v_end"] < r["v_start"] for r in ran),
         "worst_solve_ms": float(times.max()) if times.size else None,
         "solve_ms": {"median": float(np.median(times)), "p99": float(np.percentile(times, 99)),
                      "max": float(times.max())} if times.size else None,
         "worst_step_ms": max((r.get("worst_step_ms", 0.0) for r in recs), default=None),
-        "mean_cost": float(np.mean([r["cost"] for r in recs if "cost" in r])) if recs else None,
+        "latency_ms": _latency(recs),
+        "mean_cost": float(np.mean([r["cost"] for r in completed])) if completed else None,
     }
 
 
-def summarize(results: dict[int, list[dict]], config: dict, meta: dict, wall_s: float,
-              complete: bool) -> dict:
-    """The soak JSON: totals, totals per controller, exception messages, configuration and machine."""
+def _cost_degradation(recs: list[dict], nominal: list[dict]) -> float | None:
+    """Mean cost under the fault over mean nominal cost, on the starts that completed in both."""
+    base = {r["index"]: r["cost"] for r in nominal if r.get("error_kind") is None}
+    pairs = [(r["cost"], base[r["index"]]) for r in recs if r.get("error_kind") is None and r["index"] in base]
+    if not pairs:
+        return None
+    f, n = np.mean(pairs, axis=0)
+    return float(f / n) if n > 0 else None
+
+
+def summarize(recs: list[dict], config: dict, wall_s: float, complete: bool) -> dict:
+    """The soak JSON: totals, totals per controller and per fault, exception messages, configuration and
+    machine."""
     from icctrl.mpc._demo import machine
 
-    recs = [r for i in sorted(results) for r in results[i]]
+    recs = sorted(recs, key=lambda r: (config["faults"].index(r.get("fault", "nominal")), r["index"],
+                                       config["controllers"].index(r["controller"])))
     out = _totals(recs)
-    out["per_controller"] = {}
-    for name in config["controllers"]:
-        sub = _totals([r for r in recs if r["controller"] == name])
-        out["per_controller"][name] = {**meta.get(name, {}), **sub}
-    exc = [{"controller": r["controller"], "start_index": r["index"], "start": r["start"],
-            "kind": r.get("error_kind"), "message": r.get("unhandled") or r["error"]}
+    meta = {r["controller"]: r["meta"] for r in recs if r.get("meta")}
+    out["per_controller"] = {name: {**meta.get(name, {}), **_totals([r for r in recs if r["controller"] == name])}
+                             for name in config["controllers"]}
+    out["by_fault"] = {}
+    for fault in config["faults"]:
+        out["by_fault"][fault] = {}
+        for name in config["controllers"]:
+            sub = [r for r in recs if r.get("fault", "nominal") == fault and r["controller"] == name]
+            nominal = [r for r in recs if r.get("fault", "nominal") == "nominal" and r["controller"] == name]
+            row = _totals(sub)
+            row["cost_degradation"] = _cost_degradation(sub, nominal) if "nominal" in config["faults"] else None
+            out["by_fault"][fault][name] = row
+    exc = [{"controller": r["controller"], "fault": r.get("fault", "nominal"), "start_index": r["index"],
+            "start": r["start"], "kind": r.get("error_kind"), "message": r.get("unhandled") or r["error"]}
            for r in recs if r.get("unhandled") or r.get("error")]
     out["exception_counts"] = dict(Counter(_STEP.sub("", e["message"]) for e in exc).most_common())
     out["exceptions"] = exc[:MAX_EXCEPTION_RECORDS]
-    out.update(starts_done=len(results), complete=complete, wall_s=round(wall_s, 1),
-               seconds_per_start=round(wall_s / max(len(results), 1), 2), config=config, machine=machine())
+    starts_done = len({r["index"] for r in recs})
+    out.update(starts_done=starts_done, complete=complete, wall_s=round(wall_s, 1),
+               seconds_per_start=round(wall_s / max(starts_done, 1), 2), config=config, machine=machine())
     return out

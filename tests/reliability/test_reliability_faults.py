@@ -130,9 +130,12 @@ def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, nati
             u, info = ctrl.step(X0)
             assert not info["success"] and info["status"] == "fallback_hold" and _in_bounds(u)
             assert info["solver_status"].startswith("time_limit")
-            if native:
-                assert native in info["solver_status"]
     assert ctrl.stats["failures"] == 2
+    if native:  # the back-end stops by itself too, not only the step's deadline
+        p = ctrl.problem.parameters(X0, None, None, np.zeros(2))
+        v0 = ctrl.problem.cold_start(p)  # through the controller's solve thread: never two solves at once
+        res = ctrl._thread.run(lambda: ctrl.backend.solve(p, v0), 60.0)
+        assert not res.ok and native in res.status
 
 
 @pytest.mark.parametrize("name, solver", [("first_principles", "sqp"), ("first_principles", "ipopt"),
@@ -148,3 +151,43 @@ def test_a_late_result_is_refused_and_the_shifted_plan_applied(name, solver):
     np.testing.assert_allclose(u1, info0["plan"][1])
     ctrl.backend.time_limit = None
     assert ctrl.step(X0)[1]["status"] == SUCCESS
+
+
+class Slow:
+    """A back-end whose solve blocks until released: a solver that will not stop by itself."""
+
+    def __init__(self, real):
+        import threading
+
+        self.real, self.release, self.running = real, threading.Event(), threading.Event()
+
+    def solve(self, p, v0):
+        self.running.set()
+        self.release.wait(30)
+        return self.real.solve(p, v0)
+
+    def reset(self):
+        self.real.reset()
+
+
+def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(problem):
+    ctrl = Controller(problem, "ipopt", time_limit=0.05)
+    ctrl.backend = slow = Slow(ctrl.backend)
+    u, info = ctrl.step(X0)
+    assert slow.running.is_set() and not slow.release.is_set()  # step came back; the solve has not
+    assert info["status"] == "fallback_hold" and "step deadline" in info["solver_status"] and _in_bounds(u)
+    u2, info2 = ctrl.step(X0)  # the late solve is still busy: the next step falls back on time too
+    assert "still running" in info2["solver_status"] and _in_bounds(u2)
+    slow.release.set()
+    ctrl.backend = slow.real
+    for _ in range(3):
+        u3, info3 = ctrl.step(X0)
+    assert info3["status"] == SUCCESS
+
+
+def test_fallback_is_the_failure_path_without_a_measurement(problem):
+    ctrl = Controller(problem, "ipopt")
+    u, info = ctrl.step(X0)
+    u2, info2 = ctrl.fallback("invalid_measurement: [nan, nan]")
+    assert info2["status"] == "fallback_shifted" and info2["solver_status"].startswith("invalid_measurement")
+    assert np.allclose(u2, info["plan"][1]) and ctrl.stats["failures"] == 1
