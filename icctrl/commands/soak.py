@@ -38,6 +38,8 @@ def register(subparsers) -> None:
                    help="episode records as JSON lines in DIR; rerunning with the same DIR resumes")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="write the figures as JSON (atomic; rewritten as the soak runs)")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="per-fault figure: settled share, cost against nominal, settle steps, latency")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any unhandled exception, NaN action or violation occurred")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
@@ -55,15 +57,17 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from icctrl.reliability import soak
-    from icctrl.reliability._report import soak_table
+    from icctrl.reliability._report import fault_table, soak_table
 
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     out = soak(args.plant, args.starts, controllers=names, steps=args.steps, horizon=args.horizon,
                seed=args.seed, time_limit=args.time_limit, max_iter=args.max_iter, faults=args.faults,
-               workers=args.workers, cluster=args.cluster, out=args.out, json_path=args.json,
+               workers=args.workers, cluster=args.cluster, out=args.out, json_path=args.json, plot=args.plot,
                progress=not args.quiet, command="icctrl " + " ".join(sys.argv[1:]))
     if not args.quiet:
         print(soak_table(out))
+        if len(out["by_fault"]) > 1:
+            print(fault_table(out))
         if args.json:
             print(f"figures: {args.json}")
     bad = out["unhandled"] + out["nan_actions"] + out["hard_violations"]

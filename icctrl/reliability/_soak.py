@@ -139,7 +139,8 @@ def _calibrate(plant: str, controllers, horizon: int, options: dict, steps: int,
 def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS, steps: int = 30,
          horizon: int = 10, seed: int = 0, time_limit: float | None = None, max_iter: int | None = None,
          faults="nominal", workers: int | None = None, jobs: int = 1, cluster: str | None = None, out=None,
-         json_path=None, save_every: int = 10, progress: bool = True, command: str | None = None) -> dict:
+         json_path=None, plot=None, save_every: int = 10, progress: bool = True,
+         command: str | None = None) -> dict:
     """Closed-loop episodes of `steps` periods from `starts` seeded random states of the plant's stability
     region, for each controller and each fault scenario (`faults`: names, a comma-separated string or "all";
     see `FAULTS`); returns (and writes atomically to `json_path`) the counts.
@@ -150,6 +151,7 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
     (`jobs` is the older name) or on the Dask cluster at `cluster`. With `out`, each episode's record is
     appended to out/records.jsonl as it finishes, and a rerun with the same arguments resumes where a
     killed run stopped. While it runs, `json_path` is rewritten every `save_every` starts ("complete": false).
+    `plot` writes the per-fault figure (settled share, cost against nominal, settle steps, latency) there.
     """
     starts, steps = _positive_int(starts, "starts"), _positive_int(steps, "steps")
     workers = _positive_int(jobs if workers is None else workers, "workers" if workers is not None else "jobs")
@@ -198,9 +200,14 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
         raise
     finally:
         _CACHE.clear()
-    result = summarize([recs[t["key"]] for t in tasks], config, time.perf_counter() - t0, True)
+    ordered = [recs[t["key"]] for t in tasks]
+    result = summarize(ordered, config, time.perf_counter() - t0, True)
     if json_path:
         write_json(json_path, result)
+    if plot:
+        from icctrl.reliability._report import fault_figure
+
+        fault_figure(result, ordered, plot)
     return result
 
 
