@@ -115,7 +115,8 @@ class MPCProblem:
     """min Σ stage(x̂_k, u_k) + terminal over normalised inputs v ∈ [−1, 1]^(N×nu), u = u_mid + u_half·v.
 
     Stage cost: (x̂_k−x_ref,k)ᵀQ(x̂_k−x_ref,k) for a state predictor, or the predicted cost for a cost
-    predictor, plus (u_k−u_ref,k)ᵀ R (u_k−u_ref,k) in normalised units; `terminal_cost` P_f adds
+    predictor, plus (u_k−u_ref,k)ᵀ R (u_k−u_ref,k) and an optional fixed `linear_cost` Σ c_kᵀv_k in normalised
+    units v; `terminal_cost` P_f adds
     (x̂_N−x_ref,N)ᵀP_f(x̂_N−x_ref,N). Constraints: rate limits |u_k − u_(k−1)| ≤ du_max, state bounds
     x_lb ≤ x̂_k ≤ x_ub (soft by default), `path` constraints g(x̂, u) ≤ 0, a `terminal_set` ellipsoid and the
     LMPC contraction. References and disturbances are parameters: one compiled problem serves them all.
@@ -125,7 +126,7 @@ class MPCProblem:
                  R=None, du_max=None, lyapunov: Lyapunov | None = None, cost_scale: float = 1.0,
                  input_names=None, shooting: str = "single", x_scale=None, x_lb=None, x_ub=None,
                  soft: bool = True, soft_l1: float = 1e4, soft_l2: float = 1e2, path=(),
-                 terminal_cost=None, terminal_set: Ellipsoid | None = None):
+                 terminal_cost=None, terminal_set: Ellipsoid | None = None, linear_cost=None):
         if not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise InvalidValueError(f"horizon must be an integer >= 1, got {horizon!r}")
         nx, nu = predictor.nx, predictor.nu
@@ -172,6 +173,7 @@ class MPCProblem:
                 raise InvalidValueError(f"path constraints must be PathConstraint objects, got {c!r}")
         self.terminal_cost = None if terminal_cost is None else _psd(terminal_cost, nx, "terminal_cost")
         self.terminal_set = terminal_set
+        self.linear_cost = None if linear_cost is None else _rows(linear_cost, self.N, nu, "linear_cost")
         if terminal_set is not None:
             terminal_set.P = _psd(terminal_set.P, nx, "terminal_set.P")
             if not (np.isfinite(terminal_set.level) and terminal_set.level > 0):
@@ -228,6 +230,8 @@ class MPCProblem:
         self.n_states = N * nx if self.shooting == "multiple" else 0
         dv = (U - U_ref) / ca.repmat(ca.DM(self.u_half).T, N, 1)
         J = ca.sum1(ca.sum2(dv * dv * ca.repmat(ca.DM(self.R).T, N, 1)))
+        if self.linear_cost is not None:
+            J += ca.sum1(ca.sum2(ca.DM(self.linear_cost) * V))
         if self.predictor.kind == "state":
             E = Y - X_ref
             J += ca.sum1(ca.sum2(ca.mtimes(E, ca.DM(self.Q)) * E))
@@ -417,6 +421,9 @@ class MPCProblem:
                 terms.append(deviation(self.N - 1, "terminal cost (x̂_N−x_ref)ᵀP_f(x̂_N−x_ref)"))
         else:
             terms += [tr.linear(y, S.NONNEG, f"predicted stage cost at step {k + 1}") for k, y in enumerate(outs)]
+        if self.linear_cost is not None:
+            terms.append(tr.linear(tr.concat(*[s for u in us for s in u], label="v"), S.UNKNOWN,
+                                   "linear cost term Σ c_kᵀv_k"))
         objective = tr.add(*terms, label="objective")
         constraints = []  # (function that must be convex for {f ≤ 0} to be a convex set, what it is)
         if self.lyapunov is not None:

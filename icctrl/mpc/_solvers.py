@@ -113,6 +113,8 @@ class CvxpySolver:
         ep = to_cvxpy(pred.model, [cp.hstack([self.x0, U[k]]) for k in range(N)], wrt=list(range(nx, nx + nu)))
         dv = [cp.multiply(1 / problem.u_half, U[k] - self.u_ref[k, :]) for k in range(N)]
         J = cp.sum(ep.outputs) + sum(cp.sum(cp.multiply(problem.R, cp.square(d))) for d in dv)
+        if problem.linear_cost is not None:
+            J = J + cp.sum(cp.multiply(problem.linear_cost, self.V))
         cons = ep.constraints + [cp.abs(self.V) <= 1]
         if problem.du_max is not None:
             cons.append(cp.abs(U[0] - self.u_prev) <= problem.du_max)
