@@ -51,6 +51,8 @@ class Controller:
         self.backend = make_solver(problem, solver, **solver_options)
         problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
+        self._target = None if problem.period_fn is None or problem.predictor.kind != "state" else _target_solver(
+            problem)
         self.stats: Counter = Counter()
         self.reset()
 
@@ -151,7 +153,8 @@ class Controller:
             miss = x - np.asarray(pb.period_fn(self._x_last, self._u_last, d_last)).reshape(-1)
             if np.all(np.isfinite(miss)):
                 self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
-        p = pb.parameters(x, u_prev, x_ref, d, bias=self._bias)
+        u_ref = None if x_ref is None else self.target_input(x_ref, d)
+        p = pb.parameters(x, u_prev, x_ref, d, u_ref=u_ref, bias=self._bias)
         t0 = time.perf_counter()
         try:
             res = self.backend.solve(p, self._initial_guess(p))
@@ -198,6 +201,25 @@ class Controller:
         info["disturbance"] = self._bias.copy()
         return u.copy(), info
 
+    def target_input(self, x_ref, d=None) -> np.ndarray | None:
+        """Steady-state input of a new reference: u with f(x_ref, u) + bias = x_ref in the model (least squares
+        within the input bounds), so the input cost does not pull the plant off the setpoint."""
+        if self._target is None:
+            return None
+        pb = self.problem
+        X_ref = np.atleast_2d(np.asarray(x_ref, dtype=float))
+        D = pb.block(pb.parameters(X_ref[0], d=d), "d")
+        rows, cache = [], {}
+        for k in range(pb.N):
+            xr, dk = X_ref[min(k, len(X_ref) - 1)], D[k]
+            key = (*xr.round(12), *dk.round(12), *self._bias.round(12))
+            if key not in cache:
+                sol = self._target(x0=pb.normalised(pb.u_ref[None, :]), p=np.concatenate([xr, self._bias, dk]),
+                                   lbx=-1.0, ubx=1.0)
+                cache[key] = np.clip(pb.u_mid + pb.u_half * np.array(sol["x"]).reshape(-1), pb.u_lb, pb.u_ub)
+            rows.append(cache[key])
+        return np.array(rows)
+
     def _fallback(self, info: dict, u_prev) -> np.ndarray:
         pb = self.problem
         info["success"] = False
@@ -213,3 +235,17 @@ class Controller:
         self.stats[info["status"]] += 1
         info["plan"] = None
         return np.asarray(u, dtype=float)
+
+
+def _target_solver(problem: MPCProblem):
+    """min ‖(f(x_r, u, d) + bias − x_r)/x_scale‖² + 1e-6‖v‖² over normalised inputs v ∈ [−1, 1], compiled once."""
+    import casadi as ca
+
+    pb = problem
+    v = ca.MX.sym("v", pb.nu)
+    xr, bias, d = ca.MX.sym("xr", pb.nx), ca.MX.sym("bias", pb.nx), ca.MX.sym("d", pb.nd)
+    u = ca.DM(pb.u_mid) + v * ca.DM(pb.u_half)
+    miss = (pb.period_fn(xr, u, d) + bias - xr) / ca.DM(pb.x_scale)
+    nlp = {"x": v, "p": ca.vertcat(xr, bias, d), "f": ca.sumsqr(miss) + 1e-6 * ca.sumsqr(v)}
+    return ca.nlpsol("target", "ipopt", nlp, {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False,
+                                              "ipopt.tol": 1e-10})
