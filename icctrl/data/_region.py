@@ -66,6 +66,12 @@ class TrainingRegion:
         return cls(tuple(names) or tuple(f"x{i}" for i in range(X.shape[1])), X.min(axis=0), X.max(axis=0),
                    Uin.min(axis=0), Uin.max(axis=0), mean, std, ref, threshold, k, margin)
 
+    def _states(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 0 or x.shape[-1] != self.nx:
+            raise ShapeError(f"states must have {self.nx} entries ({self.state_names}), got shape {x.shape}")
+        return x
+
     @cached_property
     def _tree(self):
         from scipy.spatial import cKDTree
@@ -74,15 +80,13 @@ class TrainingRegion:
 
     def distance(self, x) -> np.ndarray:
         """k-NN distance of states (..., nx) to the training states, in training standard deviations."""
-        x = np.asarray(x, dtype=float)
-        if x.shape[-1] != self.nx:
-            raise ShapeError(f"states must have {self.nx} entries ({self.state_names}), got shape {x.shape}")
+        x = self._states(x)
         flat = ((x.reshape(-1, self.nx) - self.mean) / self.std)
         return _knn(self._tree, flat, self.k).reshape(x.shape[:-1])
 
     def contains(self, x) -> np.ndarray:
         """True for states (..., nx) inside the training box and near the training states."""
-        x = np.asarray(x, dtype=float)
+        x = self._states(x)
         span = self.x_ub - self.x_lb
         tol = BOX_MARGIN * np.where(span > 0, span, 1.0)
         boxed = np.all((x >= self.x_lb - tol) & (x <= self.x_ub + tol), axis=-1)
