@@ -2,9 +2,10 @@
 
 A checkpoint holds the weights (state_dict of the Scaled wrapper), the architecture config, the scalers,
 input/output names, the training config, the dataset hash and meta, metrics, the certificate, the training
-region (where the model is valid), the package version and a format version. Nothing in it is an arbitrary Python object, so the restricted unpickler of
-`torch.load(..., weights_only=True)` reads it; anything else (a pickle that would run code, a truncated or
-corrupt file, another format) is refused with CheckpointError before any code of the file runs.
+region (where the model is valid), the package version and a format version. Nothing in it is an arbitrary
+Python object, so the restricted unpickler of `torch.load(..., weights_only=True)` reads it; anything else
+(a pickle that would run code, a truncated or corrupt file, another format) is refused with CheckpointError
+before any code of the file runs.
 """
 
 from __future__ import annotations
