@@ -13,7 +13,7 @@ from icctrl.errors import DataError, ShapeError
 
 #: Stored reference points of the distance test (a seeded subsample of the training states).
 MAX_POINTS = 1500
-#: The state box of the training data, widened by this fraction of its span (held-out extremes stay inside).
+#: The state and input boxes of the training data, widened by this fraction of its span (held-out extremes stay inside).
 BOX_MARGIN = 0.05
 
 
@@ -93,10 +93,10 @@ class TrainingRegion:
         return boxed & (self.distance(x) <= self.threshold)
 
     def contains_inputs(self, u) -> np.ndarray:
-        """True for inputs (..., nu) inside the box of the training inputs."""
+        """True for inputs (..., nu) inside the (widened) box of the training inputs."""
         u = np.asarray(u, dtype=float)
         span = self.u_ub - self.u_lb
-        tol = 1e-6 * np.where(span > 0, span, 1.0)
+        tol = BOX_MARGIN * np.where(span > 0, span, 1.0)
         return np.all((u >= self.u_lb - tol) & (u <= self.u_ub + tol), axis=-1)
 
     # -- storage -----------------------------------------------------------------------------------
