@@ -154,13 +154,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def ceiling_controller(spec, solver, horizon):
+def ceiling_controller(spec, solver, horizon, **options):
     """The demo's controller with the soft temperature ceiling, or the error that refuses it."""
     from plants import CSTR
 
     try:
         return default_controller("cstr", spec, solver=solver, horizon=horizon,
-                                  x_ub=[np.inf, CSTR().x_ss[1] + CEILING_DT], soft=True)
+                                  x_ub=[np.inf, CSTR().x_ss[1] + CEILING_DT], soft=True, **options)
     except IcctrlError as exc:
         return exc
 
