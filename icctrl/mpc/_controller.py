@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 
 from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.mpc._predictors import call_period
 from icctrl.mpc._problem import MPCProblem
 from icctrl.mpc._solvers import SolveResult, make_solver
 
@@ -51,8 +52,7 @@ class Controller:
         self.backend = make_solver(problem, solver, **solver_options)
         problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
-        self._target = None if problem.period_fn is None or problem.predictor.kind != "state" else _target_solver(
-            problem)
+        self._target = None  # steady-state target solver, compiled on the first reference change
         self.stats: Counter = Counter()
         self.reset()
 
@@ -150,7 +150,7 @@ class Controller:
         d = self._check_disturbance(d)
         if self.offset_free and self._x_last is not None and self._u_last is not None:
             d_last = pb.block(pb.parameters(self._x_last, d=self._d_last), "d")[0]
-            miss = x - np.asarray(pb.period_fn(self._x_last, self._u_last, d_last)).reshape(-1)
+            miss = x - np.asarray(call_period(pb.period_fn, self._x_last, self._u_last, d_last)).reshape(-1)
             if np.all(np.isfinite(miss)):
                 self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
         u_ref = None if x_ref is None else self.target_input(x_ref, d)
@@ -204,9 +204,11 @@ class Controller:
     def target_input(self, x_ref, d=None) -> np.ndarray | None:
         """Steady-state input of a new reference: u with f(x_ref, u) + bias = x_ref in the model (least squares
         within the input bounds), so the input cost does not pull the plant off the setpoint."""
-        if self._target is None:
-            return None
         pb = self.problem
+        if pb.period_fn is None or pb.predictor.kind != "state":
+            return None
+        if self._target is None:
+            self._target = _target_solver(pb)
         X_ref = np.atleast_2d(np.asarray(x_ref, dtype=float))
         D = pb.block(pb.parameters(X_ref[0], d=d), "d")
         rows, cache = [], {}
@@ -245,7 +247,7 @@ def _target_solver(problem: MPCProblem):
     v = ca.MX.sym("v", pb.nu)
     xr, bias, d = ca.MX.sym("xr", pb.nx), ca.MX.sym("bias", pb.nx), ca.MX.sym("d", pb.nd)
     u = ca.DM(pb.u_mid) + v * ca.DM(pb.u_half)
-    miss = (pb.period_fn(xr, u, d) + bias - xr) / ca.DM(pb.x_scale)
+    miss = (call_period(pb.period_fn, xr, u, d) + bias - xr) / ca.DM(pb.x_scale)
     nlp = {"x": v, "p": ca.vertcat(xr, bias, d), "f": ca.sumsqr(miss) + 1e-6 * ca.sumsqr(v)}
     return ca.nlpsol("target", "ipopt", nlp, {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False,
-                                              "ipopt.tol": 1e-10})
+                                              "ipopt.tol": 1e-10, "ipopt.hessian_approximation": "limited-memory"})

@@ -45,6 +45,16 @@ class Predictor:
         return None
 
 
+def call_period(fn: ca.Function, x, u, d):
+    """One period of a step function, with or without its disturbance argument (x, u[, d])."""
+    return fn(x, u, d) if fn.n_in() == 3 else fn(x, u)
+
+
+def predict(predictor: Predictor, x0, U, D):
+    """Predictions of any predictor; one written without disturbances (nd = 0) is called as predict(x0, U)."""
+    return predictor.predict(x0, U, D) if getattr(predictor, "nd", 0) else predictor.predict(x0, U)
+
+
 def _disturbances(D, N: int, nd: int):
     return ca.DM.zeros(N, nd) if D is None else D
 

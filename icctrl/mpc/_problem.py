@@ -22,7 +22,7 @@ import numpy as np
 from icctrl.convexity import Certificate, Tracer, summarize
 from icctrl.convexity._lattice import S, is_convex
 from icctrl.errors import InfeasibleError, InvalidValueError, ShapeError
-from icctrl.mpc._predictors import Predictor
+from icctrl.mpc._predictors import Predictor, call_period, predict
 
 
 @dataclass
@@ -218,13 +218,13 @@ class MPCProblem:
             Y = ca.repmat(ca.DM(self.x_ref).T, N, 1) + Xs * scale
             X_prev = ca.horzcat(x0, Y[:-1, :].T)
             F = self.predictor.step_function().map(N)
-            g.append(ca.vec((F(X_prev, U.T, D.T).T + ca.repmat(bias.T, N, 1) - Y) / scale))
+            g.append(ca.vec((call_period(F, X_prev, U.T, D.T).T + ca.repmat(bias.T, N, 1) - Y) / scale))
             lbg += [0.0] * (N * nx)
             ubg += [0.0] * (N * nx)
             w.append(ca.vec(Xs))
             self._w_size += N * nx
         else:
-            Y = self.predictor.predict(x0, U, D)
+            Y = predict(self.predictor, x0, U, D)
             if self.predictor.kind == "state":
                 Y = Y + ca.repmat(bias.T, N, 1)
         self.n_states = N * nx if self.shooting == "multiple" else 0
