@@ -276,14 +276,14 @@ class MPCProblem:
                 self.slack_blocks["state"] = (self._w_size, N, len(idx), self.x_scale[idx])
                 w.append(ca.vec(s))
                 self._w_size += N * len(idx)
-                for side, val in (("ub", ub), ("lb", lb)):
-                    if np.all(np.abs(val) >= 1e20):
+                for sgn, val in ((1.0, ub), (-1.0, lb)):
+                    cols = [j for j in range(len(idx)) if abs(val[j]) < 1e20]  # the sides that are bounded
+                    if not cols:
                         continue
-                    sgn = 1.0 if side == "ub" else -1.0
-                    c = sgn * (Yb - ca.repmat(ca.DM(val).T, N, 1)) / ca.repmat(sc, N, 1) - s
-                    g.append(ca.vec(c))
-                    lbg.extend([-np.inf] * (N * len(idx)))
-                    ubg.extend([0.0] * (N * len(idx)))
+                    c = sgn * (Yb[:, cols] - ca.repmat(ca.DM(val[cols]).T, N, 1)) / ca.repmat(sc[:, cols], N, 1)
+                    g.append(ca.vec(c - s[:, cols]))
+                    lbg.extend([-np.inf] * (N * len(cols)))
+                    ubg.extend([0.0] * (N * len(cols)))
                 penalty.append(self.soft_l1 * ca.sum1(ca.vec(s)) + self.soft_l2 * ca.sumsqr(s))
             else:
                 g.append(ca.vec(Yb / ca.repmat(sc, N, 1)))

@@ -110,3 +110,13 @@ def test_measured_disturbances_enter_the_predictions():
     np.testing.assert_allclose(per_step[:2], nominal[:2])
     with pytest.raises(InvalidValueError, match="takes no measured disturbances"):
         Controller(_fp(), "ipopt").step(HOT, d=[1.0])
+
+
+def test_mixed_sides_share_one_slack_per_bounded_state():
+    floor = np.array([PLANT.x_ss[0] - 0.5, -np.inf])  # C_A from below, T from above
+    info = Controller(_fp(x_lb=floor, x_ub=CEILING), "ipopt").step(HOT)[1]
+    slack = info["slacks"]["state"]
+    assert info["success"] and slack.shape == (N, 2)
+    below = np.maximum(floor[0] - info["prediction"][:, 0], 0.0)
+    above = np.maximum(info["prediction"][:, 1] - CEILING[1], 0.0)
+    np.testing.assert_allclose(slack, np.c_[below, above], atol=1e-3)
