@@ -41,8 +41,14 @@ class Predictor:
         raise NotImplementedError
 
     def step_function(self) -> ca.Function | None:
-        """(x, u, d) → x_next for one sampling period, when the predictor has one (enables multiple shooting)."""
+        """(x, u, d) → x_next for one sampling period ((x, u) → x_next when nd = 0), when the predictor has
+        one (enables multiple shooting)."""
         return None
+
+
+def _period(args, y) -> ca.Function:
+    """The period function (x, u, d) → x_next; (x, u) → x_next when there are no disturbances."""
+    return ca.Function("period", args if args[2].numel() else args[:2], [y])
 
 
 def call_period(fn: ca.Function, x, u, d):
@@ -88,7 +94,7 @@ class FirstPrinciples(Predictor):
 
     def step_function(self):
         x, u, d = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu), ca.MX.sym("d", self.nd)
-        return ca.Function("period", [x, u, d], [self.step(x, u, d)])
+        return _period([x, u, d], self.step(x, u, d))
 
     def trace(self, tr, x0, us):
         out = Sym(C.UNKNOWN, tuple(M.NONE for _ in tr.groups), S.UNKNOWN, f"{self.plant.name} dynamics")
@@ -112,7 +118,7 @@ class OneStepModel(Predictor):
         D = _disturbances(D, U.shape[0], self.nd)
         x, xs = x0, []
         for k in range(U.shape[0]):
-            x = period(x, U[k, :].T, D[k, :].T)
+            x = call_period(period, x, U[k, :].T, D[k, :].T)
             xs.append(x.T)
         return ca.vertcat(*xs)
 
@@ -120,7 +126,7 @@ class OneStepModel(Predictor):
         x, u, d = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu), ca.MX.sym("d", self.nd)
         row = ca.horzcat(x.T, u.T, d.T)
         y = self.f(ca.repmat(row, self.window, 1))[self.window - 1, :].T
-        return ca.Function("period", [x, u, d], [y])
+        return _period([x, u, d], y)
 
     def trace(self, tr, x0, us):
         x, outs = x0, []
