@@ -37,7 +37,8 @@ def stage_cost(plant, x: np.ndarray, u: np.ndarray, Q: np.ndarray, R: np.ndarray
 
 
 def run_episode(plant, controller, x0, steps: int, *, Q, R, settle_tol, progress=None) -> Episode:
-    """Simulate `steps` sampling periods; settled = every later state within `settle_tol` of x_ss."""
+    """Simulate `steps` sampling periods; settled = every later state within `settle_tol` of x_ss. Between
+    steps the controller's preparation phase runs (`prepare()`), as in a real loop."""
     controller.reset()
     x = np.asarray(x0, dtype=float)
     X, U, infos, cost, err = [x], [], [], 0.0, None
@@ -54,6 +55,7 @@ def run_episode(plant, controller, x0, steps: int, *, Q, R, settle_tol, progress
         X.append(x_next)
         U.append(u)
         x = x_next
+        controller.prepare()  # a real loop linearises while the plant moves, before the next state arrives
         if progress is not None:
             progress.update(1)
     X, U = np.array(X), np.array(U).reshape(-1, plant.nu)

@@ -51,6 +51,8 @@ class Controller:
         self._u_last: np.ndarray | None = None
         self._x_last: np.ndarray | None = None
         self._d = np.zeros(self.problem.nx)
+        self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
+        self._x_ref = None
         self.backend.reset()
 
     def _check_state(self, x, what: str = "state x") -> np.ndarray:
@@ -77,6 +79,14 @@ class Controller:
             raise InvalidValueError(f"previous input u_prev={arr.tolist()} is implausibly far outside the bounds "
                                     f"[{pb.u_lb.tolist()}, {pb.u_ub.tolist()}]")
         return arr
+
+    def prepare(self) -> None:
+        """Preparation phase of a real-time iteration, run between steps before the next state is known:
+        linearise around the shifted plan and the state it predicts. No-op for other solvers or without a plan."""
+        if not hasattr(self.backend, "prepare") or self._v is None or self._pred is None:
+            return
+        pb = self.problem
+        self.backend.prepare(pb.shift(self._v), pb.parameters(self._pred, self._u_last, self._x_ref, self._d))
 
     def _initial_guess(self, p: np.ndarray) -> np.ndarray:
         if self.warm_start and self._v is not None:
@@ -105,6 +115,8 @@ class Controller:
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
                 "certified_convex": self.certificate.convex}
+        if res.prepare_time is not None:  # real-time iterations: both phases, solve_time is their sum
+            info.update(prepare_time=res.prepare_time, feedback_time=res.feedback_time, model_gap=res.model_gap)
         usable = res.ok and res.v is not None and np.all(np.isfinite(res.v))
         if usable:
             U = pb.inputs(res.v[: pb.N * pb.nu])
@@ -115,17 +127,18 @@ class Controller:
             u = U[0]
             info["plan"] = U
             info["prediction"] = np.array(pb.predict_fn(res.v, p)[0])
+            self._pred = info["prediction"][0] if pb.predictor.kind == "state" else x
         else:
             self.stats["failures"] += 1
             u = self._fallback(info, u_prev)
-        self._u_last, self._x_last = u, x
+        self._u_last, self._x_last, self._x_ref = u, x, x_ref
         info["disturbance"] = self._d.copy()
         return u.copy(), info
 
     def _fallback(self, info: dict, u_prev) -> np.ndarray:
         pb = self.problem
         info["success"] = False
-        self._v = None
+        self._v = self._pred = None
         self.backend.reset()
         if self._plan is not None and len(self._plan):
             u, self._plan = self._plan[0], self._plan[1:]
