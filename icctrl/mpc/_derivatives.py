@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import casadi as ca
+import numpy as np
 
 from icctrl.errors import InvalidValueError, UnknownNameError
 
@@ -69,3 +70,29 @@ def evaluator(f: ca.Function, mode: str) -> ca.Function:
     if mode == "codegen":
         return compiled(f)
     return f
+
+
+class Buffered:
+    """A casadi.Function called on numpy arrays through its buffer interface: no DM conversions, which cost
+    more than a small QP itself. Inputs and outputs are the nonzeros in column-major order."""
+
+    def __init__(self, f: ca.Function):
+        self.f = f
+        self.buf, self._eval = f.buffer()
+        self.args = {n: np.zeros(f.nnz_in(n)) for n in f.name_in()}
+        self.res = {n: np.zeros(f.nnz_out(n)) for n in f.name_out()}
+        for i, n in enumerate(f.name_in()):
+            self.buf.set_arg(i, memoryview(self.args[n]))
+        for i, n in enumerate(f.name_out()):
+            self.buf.set_res(i, memoryview(self.res[n]))
+
+    def __call__(self, **args) -> dict[str, np.ndarray]:
+        """Evaluate with the given inputs (others keep their last values); the outputs are overwritten by the
+        next call."""
+        for n, v in args.items():
+            self.args[n][:] = np.ravel(v, order="F")
+        self._eval()
+        return self.res
+
+    def stats(self) -> dict:
+        return self.buf.stats()

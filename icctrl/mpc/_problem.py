@@ -106,6 +106,7 @@ class MPCProblem:
         d = ca.MX.sym("d", nx)  # output disturbance estimate (offset-free MPC); zero unless the controller sets it
         U = ca.repmat(ca.DM(self.u_mid).T, N, 1) + V * ca.repmat(ca.DM(self.u_half).T, N, 1)
         w, g, lbg, ubg = [ca.vec(V)], [], [], []
+        self.dynamics = None
         if self.shooting == "multiple":
             # lifted states: one period per block, so derivatives stay block-sparse (N small Hessians instead of
             # one dense Hessian through the whole chained rollout)
@@ -114,7 +115,10 @@ class MPCProblem:
             Y = ca.repmat(ca.DM(self.x_ref).T, N, 1) + Xs * scale
             X_prev = ca.horzcat(x0, Y[:-1, :].T)
             F = self.predictor.step_function().map(N)
-            g.append(ca.vec((F(X_prev, U.T).T + ca.repmat(d.T, N, 1) - Y) / scale))
+            X_next = F(X_prev, U.T)
+            # the mapped period call and its inputs, for solvers that linearise the intervals themselves
+            self.dynamics = (X_prev, U.T, X_next)
+            g.append(ca.vec((X_next.T + ca.repmat(d.T, N, 1) - Y) / scale))
             lbg += [0.0] * (N * nx)
             ubg += [0.0] * (N * nx)
             w.append(ca.vec(Xs))

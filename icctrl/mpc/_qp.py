@@ -8,6 +8,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import UnknownNameError
+from icctrl.mpc._derivatives import Buffered
 
 #: Plugin options that silence output and report failure through the status instead of raising.
 _QUIET = {
@@ -32,30 +33,33 @@ def conic(name: str, plugin: str, h: ca.Sparsity, a: ca.Sparsity) -> ca.Function
 
 
 class QP:
-    """min ½zᵀHz + qᵀz  s.t.  lbz ≤ z ≤ ubz, lba ≤ Az ≤ uba, warm-started with the previous primal-dual pair."""
+    """min ½zᵀHz + qᵀz  s.t.  lbz ≤ z ≤ ubz, lba ≤ Az ≤ uba, warm-started with the previous multipliers.
+    H and A are passed as their nonzeros (column-major) in the sparsity given at construction."""
 
     def __init__(self, name: str, plugin: str, h: ca.Sparsity, a: ca.Sparsity):
         self.solver, self.plugin = conic(name, plugin, h, a), plugin
+        self.call = Buffered(self.solver)
         self.n, self.m = h.size1(), a.size1()
-        self._lam_x = self._lam_a = None
+        self.h_index, self.a_index = flat_index(h), flat_index(a)
 
-    def solve(self, H, q, A, lba, uba, lbz, ubz, z0=None) -> tuple[np.ndarray, bool, str, int]:
+    def solve(self, H, q, A, lba, uba, lbz, ubz) -> tuple[np.ndarray, bool, str, int]:
         """(z, success, status, iterations)."""
-        args = {"h": H, "g": q, "a": A, "lba": lba, "uba": uba, "lbx": lbz, "ubx": ubz}
-        if z0 is not None:
-            args["x0"] = z0
-        if self._lam_x is not None:
-            args.update(lam_x0=self._lam_x, lam_a0=self._lam_a)
-        sol = self.solver(**args)
-        st = self.solver.stats()
+        res = self.call(h=H, g=q, a=A, lba=lba, uba=uba, lbx=lbz, ubx=ubz)
+        st = self.call.stats()
         ok = bool(st.get("success", False))
         if ok:
-            self._lam_x, self._lam_a = sol["lam_x"], sol["lam_a"]
-        z = np.array(sol["x"]).reshape(-1)
-        return z, ok, str(st.get("return_status", "unknown")), int(st.get("iter_count", 0) or 0)
+            self.call.args["lam_x0"][:] = res["lam_x"]
+            self.call.args["lam_a0"][:] = res["lam_a"]
+        return res["x"].copy(), ok, str(st.get("return_status", "unknown")), int(st.get("iter_count", 0) or 0)
 
     def reset(self) -> None:
-        self._lam_x = self._lam_a = None
+        self.call.args["lam_x0"][:] = 0.0
+        self.call.args["lam_a0"][:] = 0.0
+
+
+def flat_index(sp: ca.Sparsity) -> np.ndarray:
+    """Positions of a sparsity's nonzeros in the column-major flattening of the dense matrix."""
+    return np.asarray(sp.get_col(), dtype=int) * sp.size1() + np.asarray(sp.row(), dtype=int)
 
 
 def dense(n: int, m: int) -> tuple[ca.Sparsity, ca.Sparsity]:

@@ -20,7 +20,8 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import InvalidValueError, UnknownNameError
-from icctrl.mpc._derivatives import evaluator
+from icctrl.mpc._derivatives import Buffered
+from icctrl.mpc._linearise import GenericLinearisation, IntervalLinearisation
 from icctrl.mpc._predictors import FirstPrinciples
 from icctrl.mpc._qp import QP, QP_FORMS, dense
 
@@ -65,9 +66,13 @@ class RTISolver:
         grad = ca.gradient(pb.J, w)
         hess = ca.jacobian(grad, w)
         self.hess_constant = not ca.depends_on(hess, w)
-        outs = [pb.J, pb.g, ca.jacobian(pb.g, w), ca.jacobian(pb.g, p), grad, hess, ca.jacobian(grad, p)]
         self.derivatives = derivatives or ("sx" if isinstance(pb.predictor, FirstPrinciples) else "mx")
-        self.lin = evaluator(ca.Function("rti_lin", [w, p], outs), self.derivatives)
+        if self.hess_constant:  # quadratic objective: its Hessians are computed once, not every step
+            const = ca.Function("rti_hess", [w, p], [ca.densify(hess), ca.densify(ca.jacobian(grad, p))])
+            H0, Hp0 = const(np.zeros(w.numel()), np.zeros(p.numel()))
+            self._H, self._Hp = self._psd(_np(H0)), _np(Hp0)
+        kind = IntervalLinearisation if pb.dynamics is not None else GenericLinearisation
+        self.lin = kind(pb, self.derivatives, hessian=not self.hess_constant)
         self.n_w, self.n_g = int(w.numel()), int(pb.g.numel())
         nv = pb.N * pb.nu
         self.n_dyn = pb.n_states if pb.shooting == "multiple" else 0
@@ -78,12 +83,12 @@ class RTISolver:
         if qp == "condensed":
             h, a = dense(len(self.z_idx), len(self.o_idx) + len(self.x_bounded))
         else:
-            h = (hess.sparsity() + ca.Sparsity.diag(self.n_w) if self.hess_constant
+            h = (ca.sparsify(ca.DM(self._H)).sparsity() if self.hess_constant
                  else ca.Sparsity.dense(self.n_w, self.n_w))
             a = ca.jacobian(pb.g, w).sparsity()
         self.qp_solver = qp_solver or ("daqp" if qp == "condensed" else "piqp")
         self.qp = QP(f"rti_qp_{qp}", self.qp_solver, h, a)
-        self._shift: float | None = None  # diagonal shift of a constant Hessian, found once
+        self._period = Buffered(pb.period_fn) if pb.period_fn is not None else None
         self.reset()
 
     # -- phases ------------------------------------------------------------------------------------
@@ -96,33 +101,29 @@ class RTISolver:
     def prepared(self) -> bool:
         return self._lin is not None
 
-    def _hessian(self, H: np.ndarray) -> np.ndarray:
-        """The Gauss–Newton Hessian made positive definite: a constant one shifted on its diagonal (found once,
-        keeps its sparsity), a learned cost's eigenvalues clipped (the model may not be convex)."""
+    @staticmethod
+    def _psd(H: np.ndarray) -> np.ndarray:
+        """The Gauss–Newton Hessian made positive definite: eigenvalues clipped at a small floor (a learned
+        cost's Hessian may not be convex; a constant one is checked once)."""
         H = (H + H.T) / 2
-        if self.hess_constant and self._shift is not None:
-            return H + self._shift * np.eye(len(H))
         lam, V = np.linalg.eigh(H)
         floor = 1e-8 * max(1.0, float(np.abs(lam).max()))
-        if self.hess_constant:
-            self._shift = max(floor - float(lam.min()), 0.0)
-            return H + self._shift * np.eye(len(H))
-        return (V * np.maximum(lam, floor)) @ V.T
+        return H if lam.min() >= floor else (V * np.maximum(lam, floor)) @ V.T
 
     def prepare(self, w_bar, p_bar) -> float:
         """Linearise around (w_bar, p_bar) and condense; returns the seconds it took."""
         t0 = time.perf_counter()
         pb = self.problem
-        J, g, G, Gp, grad, H, Hp = self.lin(w_bar, p_bar)
+        r = self.lin(w_bar, p_bar)
         w_bar, p_bar = np.asarray(w_bar, float).reshape(-1), np.asarray(p_bar, float).reshape(-1)
-        g, grad, Gp, Hp = _np(g).reshape(-1), _np(grad).reshape(-1), _np(Gp), _np(Hp)
-        Hd = self._hessian(_np(H))
-        lin = {"w": w_bar, "p": p_bar, "J": float(J), "grad": grad, "H": Hd, "Hp": Hp}
+        g, grad, G, Gp = r["g"], r["grad"], r["G"], r["Gp"]
+        Hd, Hp = (self._H, self._Hp) if self.hess_constant else (self._psd(r["H"]), r["Hp"])
+        lin = {"w": w_bar, "p": p_bar, "J": r["J"], "grad": grad, "H": Hd, "Hp": Hp}
         if self.qp_form == "sparse":
-            lin.update(Hqp=ca.project(ca.DM(Hd), self.qp.solver.sparsity_in("h")), A=G, lba=pb.lbg - g,
-                       uba=pb.ubg - g, Sp=Gp, lbz=pb.lbw - w_bar, ubz=pb.ubw - w_bar)
+            lin.update(Hqp=Hd.ravel(order="F")[self.qp.h_index], A=G.ravel(order="F")[self.qp.a_index],
+                       lba=pb.lbg - g, uba=pb.ubg - g, Sp=Gp, lbz=pb.lbw - w_bar, ubz=pb.ubw - w_bar)
         else:
-            lin.update(self._condense(_np(G), g, Gp, grad, Hd, Hp, w_bar, p_bar))
+            lin.update(self._condense(G, g, Gp, grad, Hd, Hp, w_bar, p_bar))
         lin["time"] = time.perf_counter() - t0
         self._lin = lin
         return lin["time"]
@@ -146,8 +147,8 @@ class RTISolver:
         lo = np.concatenate([pb.lbg[oi], pb.lbw[self.x_bounded]])
         hi = np.concatenate([pb.ubg[oi], pb.ubw[self.x_bounded]])
         shift = go + Ao @ t0
-        return {"T": T, "t0": t0, "Tp": Tp, "Hqp": T.T @ H @ T, "q0": T.T @ (grad + H @ t0),
-                "qp": T.T @ (H @ Tp + Hp), "A": Ao @ T, "lba": lo - shift, "uba": hi - shift, "Sp": Ao @ Tp + Gpo,
+        return {"T": T, "t0": t0, "Tp": Tp, "Hqp": (T.T @ H @ T).ravel(order="F"), "q0": T.T @ (grad + H @ t0),
+                "qp": T.T @ (H @ Tp + Hp), "A": (Ao @ T).ravel(order="F"), "lba": lo - shift, "uba": hi - shift, "Sp": Ao @ Tp + Gpo,
                 "lbz": pb.lbw[zi] - w_bar[zi], "ubz": pb.ubw[zi] - w_bar[zi]}
 
     def feedback(self, p) -> tuple[np.ndarray, bool, str, int, float, float]:
@@ -169,13 +170,16 @@ class RTISolver:
         """max |model(x₀, u₀) + d − x̂₁| in scaled state units: how far the QP's first predicted state is from
         the model itself (None for a cost model, whose predictions are not states)."""
         pb = self.problem
-        if pb.period_fn is None or pb.predictor.kind != "state":
+        if self._period is None or pb.predictor.kind != "state":
             return None
-        nx, nu = pb.nx, pb.nu
+        nx, nu, nv = pb.nx, pb.nu, pb.N * pb.nu
         x0, d = p[:nx], p[2 * nx + nu + 1: 3 * nx + nu + 1]
-        u0 = pb.inputs(w[: pb.N * nu])[0]
-        x1 = np.array(pb.predict_fn(w, p)[0])[0]
-        true = np.asarray(pb.period_fn(x0, u0)).reshape(-1) + d
+        u0 = pb.u_mid + pb.u_half * w[0: nv: pb.N]
+        if pb.shooting == "multiple":  # the first lifted state
+            x1 = pb.x_ref + w[nv + np.arange(nx) * pb.N] * pb.x_scale
+        else:
+            x1 = np.array(pb.predict_fn(w, p)[0])[0]
+        true = self._period(i0=x0, i1=u0)["o0"] + d
         return float(np.max(np.abs(true - x1) / pb.x_scale))
 
     # -- the back-end interface of Controller ------------------------------------------------------
