@@ -17,8 +17,8 @@ CSTR_STARTS = ((-1.5, 70.0), (0.75, -40.0), (1.5, -70.0))  # papers' initial dev
 #: Controllers of the demo: name -> (model spec, default solver).
 CSTR_CONTROLLERS = {
     "first_principles": ("first_principles", "ipopt"),
-    "iclstm": ("iclstm", "ipopt"),
-    "lstm": ("lstm", "ipopt"),
+    "iclstm": ("iclstm", "rti"),
+    "lstm": ("lstm", "rti"),
     "convex": ("picnn_cost", "sqp"),
 }
 
@@ -70,10 +70,10 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
     from plants import CSTR
 
     p = CSTR()
-    spec, default_solver = CSTR_CONTROLLERS.get(model, (model, "ipopt")) if isinstance(model, str) else (model,
-                                                                                                      "ipopt")
+    spec, default_solver = CSTR_CONTROLLERS.get(model, (model, "rti")) if isinstance(model, str) else (model, "rti")
     if spec == "first_principles":
         pred = FirstPrinciples(p)
+        default_solver = "ipopt"
     else:
         if isinstance(spec, str):
             m = icctrl.load(spec) if spec.endswith(".pt") else icctrl.load_default("cstr", spec)
@@ -83,6 +83,8 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
         if isinstance(pred, HorizonModel) and solver is None:
             default_solver = "clarabel" if m.config.get("activation", "relu") == "relu" else "sqp"
     problem = cstr_problem(pred, horizon, lyapunov=lyapunov, shooting=shooting)
+    if problem.shooting != "multiple" and default_solver == "rti":  # real-time iterations need lifted states
+        default_solver = "ipopt"
     if isinstance(pred, OneStepModel):  # learned one-period state models: remove offset from model error
         solver_options.setdefault("offset_free", 1.0)
     return Controller(problem, solver or default_solver, state_bounds=(p.x_lb, p.x_ub), **solver_options)

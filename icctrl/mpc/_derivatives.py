@@ -47,7 +47,8 @@ def compiled(f: ca.Function, folder: Path | None = None) -> ca.Function:
     if not lib.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            g = ca.Function(name, f, {})  # renamed copy: the symbol name carries the digest
+            ins = f.mx_in()  # renamed copy: the symbol name carries the digest
+            g = ca.Function(name, ins, f.call(ins), f.name_in(), f.name_out())
             gen = ca.CodeGenerator(f"{name}.c", {"with_header": False})
             gen.add(g)
             gen.generate(f"{tmp}{os.sep}")

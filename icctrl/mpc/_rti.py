@@ -39,12 +39,13 @@ class RTISolver:
     qp_solver: a CasADi conic plugin (default "daqp" condensed, "piqp" sparse). derivatives: "mx", "sx" or
     "codegen" (default "sx" for first principles, "mx" for learned models). consistency_tol: the largest
     accepted gap, in the problem's scaled state units, between the QP's first predicted state and the model
-    itself. cold_iterations: Gauss–Newton iterations on a cold start (no plan to shift).
+    itself. cold_iterations: Gauss–Newton iterations on a cold start (no plan to shift; default 1, one QP per
+    step from the first).
     """
 
     def __init__(self, problem, method: str = "rti", *, qp: str | None = None, qp_solver: str | None = None,
                  derivatives: str | None = None, tol: float = 1e-6, max_iter: int = 50,
-                 time_limit: float | None = None, consistency_tol: float = 0.5, cold_iterations: int = 10):
+                 time_limit: float | None = None, consistency_tol: float = 0.5, cold_iterations: int = 1):
         if method not in RTI_METHODS:
             raise UnknownNameError(f"unknown real-time method {method!r}; choose one of {RTI_METHODS}")
         pb = problem
@@ -195,9 +196,9 @@ class RTISolver:
         w, ok, status, iters, obj, step = np.asarray(w0, float), False, "not_run", 0, np.nan, np.inf
         for k in range(limit if iterative else 1):
             prep += self.prepare(w, p) if (not self.prepared or k > 0) else self._lin["time"]
-            w_new, ok, status, it, obj, t_fb = self.feedback(p)
+            w_new, ok, status, _, obj, t_fb = self.feedback(p)
             fb += t_fb
-            iters += it
+            iters += 1  # Gauss–Newton iterations (QPs); daqp reports no inner count
             step = float(np.max(np.abs(w_new - w)))
             w = w_new
             if not ok or not np.all(np.isfinite(w)) or step <= self.tol:
