@@ -49,7 +49,8 @@ class RTISolver:
         if method not in RTI_METHODS:
             raise UnknownNameError(f"unknown real-time method {method!r}; choose one of {RTI_METHODS}")
         pb = problem
-        if pb.predictor.kind == "state" and pb.shooting != "multiple":
+        gn = getattr(pb, "gn_hessian", None)  # a problem may state its own Gauss–Newton Hessian (constant)
+        if gn is None and pb.predictor.kind == "state" and pb.shooting != "multiple":
             raise InvalidValueError(f"solver {method!r} needs multiple shooting for a state model (its Gauss–Newton "
                                     f"Hessian is the objective's in the lifted states); got shooting={pb.shooting!r}")
         qp = qp or ("condensed" if pb.N <= 20 else "sparse")
@@ -66,17 +67,19 @@ class RTISolver:
         w, p = pb.w, pb.p
         grad = ca.gradient(pb.J, w)
         hess = ca.jacobian(grad, w)
-        self.hess_constant = not ca.depends_on(hess, w)
+        self.hess_constant = gn is not None or not ca.depends_on(hess, w)
         self.derivatives = derivatives or ("sx" if isinstance(pb.predictor, FirstPrinciples) else "mx")
-        if self.hess_constant:  # quadratic objective: its Hessians are computed once, not every step
+        if gn is not None:
+            self._H, self._Hp = self._psd(np.asarray(gn, float)), np.zeros((int(w.numel()), int(p.numel())))
+        elif self.hess_constant:  # quadratic objective: its Hessians are computed once, not every step
             const = ca.Function("rti_hess", [w, p], [ca.densify(hess), ca.densify(ca.jacobian(grad, p))])
             H0, Hp0 = const(np.zeros(w.numel()), np.zeros(p.numel()))
             self._H, self._Hp = self._psd(_np(H0)), _np(Hp0)
-        kind = IntervalLinearisation if pb.dynamics is not None else GenericLinearisation
+        kind = IntervalLinearisation if getattr(pb, "dynamics", None) is not None else GenericLinearisation
         self.lin = kind(pb, self.derivatives, hessian=not self.hess_constant)
         self.n_w, self.n_g = int(w.numel()), int(pb.g.numel())
         nv = pb.N * pb.nu
-        self.n_dyn = pb.n_states if pb.shooting == "multiple" else 0
+        self.n_dyn = pb.n_states if getattr(pb, "dynamics", None) is not None else 0
         self.x_idx = np.arange(nv, nv + self.n_dyn)
         self.z_idx = np.setdiff1d(np.arange(self.n_w), self.x_idx)
         self.o_idx = np.arange(self.n_dyn, self.n_g)  # constraint rows other than the dynamics
@@ -89,7 +92,8 @@ class RTISolver:
             a = ca.jacobian(pb.g, w).sparsity()
         self.qp_solver = qp_solver or ("daqp" if qp == "condensed" else "piqp")
         self.qp = QP(f"rti_qp_{qp}", self.qp_solver, h, a)
-        self._period = Buffered(pb.period_fn) if pb.period_fn is not None else None
+        period = getattr(pb, "period_fn", None)
+        self._period = Buffered(period) if period is not None and pb.predictor.kind == "state" else None
         self.reset()
 
     # -- phases ------------------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class RTISolver:
         w_bar, p_bar = np.asarray(w_bar, float).reshape(-1), np.asarray(p_bar, float).reshape(-1)
         g, grad, G, Gp = r["g"], r["grad"], r["G"], r["Gp"]
         Hd, Hp = (self._H, self._Hp) if self.hess_constant else (self._psd(r["H"]), r["Hp"])
-        lin = {"w": w_bar, "p": p_bar, "J": r["J"], "grad": grad, "H": Hd, "Hp": Hp}
+        lin = {"w": w_bar, "p": p_bar, "J": r["J"], "g": g, "grad": grad, "H": Hd, "Hp": Hp}
         if self.qp_form == "sparse":
             lin.update(Hqp=Hd.ravel(order="F")[self.qp.h_index], A=G.ravel(order="F")[self.qp.a_index],
                        lba=pb.lbg - g, uba=pb.ubg - g, Sp=Gp, lbz=pb.lbw - w_bar, ubz=pb.ubw - w_bar)
@@ -149,7 +153,8 @@ class RTISolver:
         hi = np.concatenate([pb.ubg[oi], pb.ubw[self.x_bounded]])
         shift = go + Ao @ t0
         return {"T": T, "t0": t0, "Tp": Tp, "Hqp": (T.T @ H @ T).ravel(order="F"), "q0": T.T @ (grad + H @ t0),
-                "qp": T.T @ (H @ Tp + Hp), "A": (Ao @ T).ravel(order="F"), "lba": lo - shift, "uba": hi - shift, "Sp": Ao @ Tp + Gpo,
+                "qp": T.T @ (H @ Tp + Hp), "A": (Ao @ T).ravel(order="F"), "lba": lo - shift, "uba": hi - shift,
+                "Sp": Ao @ Tp + Gpo,
                 "lbz": pb.lbw[zi] - w_bar[zi], "ubz": pb.ubw[zi] - w_bar[zi]}
 
     def feedback(self, p) -> tuple[np.ndarray, bool, str, int, float, float]:
@@ -195,8 +200,15 @@ class RTISolver:
         prep = fb = 0.0
         w, ok, status, iters, obj, step = np.asarray(w0, float), False, "not_run", 0, np.nan, np.inf
         for k in range(limit if iterative else 1):
-            prep += self.prepare(w, p) if (not self.prepared or k > 0) else self._lin["time"]
-            w_new, ok, status, _, obj, t_fb = self.feedback(p)
+            try:
+                prep += self.prepare(w, p) if (not self.prepared or k > 0) else self._lin["time"]
+                if not all(np.all(np.isfinite(self._lin[key])) for key in ("g", "grad", "A", "Sp")):
+                    ok, status, self._lin = False, "non_finite_linearisation", None
+                    break
+                w_new, ok, status, _, obj, t_fb = self.feedback(p)
+            except RuntimeError as exc:  # CasADi evaluation or QP set-up errors: a failed step, not a crash
+                ok, status, self._lin = False, f"solver_error: {exc}".splitlines()[0], None
+                break
             fb += t_fb
             iters += 1  # Gauss–Newton iterations (QPs); daqp reports no inner count
             step = float(np.max(np.abs(w_new - w)))
