@@ -2,7 +2,8 @@
 
 `pv_dataset` builds windows with irradiance and cell temperature as measured inputs, `pv_models` trains
 (or loads from `$ICCTRL_CACHE_DIR/pv`) IC-LSTM, ICLRNN and LSTM, `DutyRTO` is the RTO (learned model or the
-plant's RK4 twin) on the real-time engine of `icctrl.mpc` or on Ipopt, with its certificate, `PerturbObserve` the classic MPPT, `run_pv` the closed loop.
+plant's RK4 twin) on the real-time engine of `icctrl.mpc` or on Ipopt, with its certificate, `PerturbObserve`
+the classic MPPT, `run_pv` the closed loop.
 """
 
 from icctrl.pv._baseline import PerturbObserve
