@@ -37,11 +37,13 @@ class DoMPCSolver:
             warnings.simplefilter("ignore")  # do-mpc warns about its optional ONNX/OPC UA features on import
             import do_mpc
         pb = problem
-        if pb.predictor.kind != "state" or pb.period_fn is None:
-            raise InvalidValueError(f"do-mpc needs a one-period state model, got {pb.predictor.label}")
-        if pb.lyapunov is not None or pb.du_max is not None:
-            raise InvalidValueError("the do-mpc anchor has no first-step LMPC contraction or rate limits; build the "
-                                    "problem without them")
+        if pb.predictor.kind != "state" or pb.period_fn is None or pb.period_fn.n_in() != 2:
+            raise InvalidValueError(f"the do-mpc anchor needs a one-period state model without measured "
+                                    f"disturbances, got {pb.predictor.label}")
+        extra = (pb.lyapunov, pb.du_max, pb.terminal_cost, pb.terminal_set)
+        if any(e is not None for e in extra) or pb.bounded_states or pb.path:
+            raise InvalidValueError("the do-mpc anchor has no first-step LMPC contraction, rate limits, terminal "
+                                    "terms, state bounds or path constraints; build the problem without them")
         self.problem = pb
         model = do_mpc.model.Model("discrete", "MX")
         x = model.set_variable("_x", "x", (pb.nx, 1))
@@ -82,9 +84,8 @@ class DoMPCSolver:
         from icctrl.mpc._solvers import SolveResult
 
         pb = self.problem
-        nx, nu = pb.nx, pb.nu
-        x0 = p[:nx]
-        self._d = p[2 * nx + nu + 1: 3 * nx + nu + 1]
+        x0 = p[: pb.nx]
+        self._d = pb.block(p, "bias")
         if not self._started:  # do-mpc's own initial guess: x0 and the reference input everywhere
             self.mpc.x0 = x0
             self.mpc.u0 = pb.u_ref

@@ -52,10 +52,13 @@ class IntervalLinearisation:
     """
 
     def __init__(self, problem, derivatives: str, hessian: bool):
-        X_prev, U_t, X_next = problem.dynamics
+        X_prev, U_t, D_t, X_next = problem.dynamics
         w, p = problem.w, problem.p
         nx, nu, N = problem.nx, problem.nu, problem.N
-        self.nx, self.nxu, self.N = nx, nx + nu, N
+        step = problem.period_fn
+        with_d = step.n_in() == 3  # (x, u, d): measured disturbances enter the period as parameters
+        nd = int(D_t.size1()) if with_d else 0
+        self.nx, self.nu, self.nxu, self.N = nx, nu, nx + nu + nd, N
         self.ng, self.nw, self.np = int(problem.g.numel()), int(w.numel()), int(p.numel())
         Z = ca.MX.sym("Z", nx, N)
         g, J = ca.graph_substitute([problem.g, problem.J], [X_next], [Z])
@@ -68,15 +71,15 @@ class IntervalLinearisation:
         rest = ca.Function("rti_rest", [w, p, z], [ca.densify(o) for o in outs.values()], ["w", "p", "z"],
                            list(outs))
         self.rest = Buffered(rest)
-        xin = ca.vec(ca.vertcat(X_prev, U_t))  # interval inputs, affine in (w, p)
+        xin = ca.vec(ca.vertcat(X_prev, U_t, *([D_t] if with_d else [])))  # interval inputs, affine in (w, p)
         aff = ca.Function("rti_inputs", [w, p], [ca.densify(ca.jacobian(xin, w)), ca.densify(ca.jacobian(xin, p)),
                                                xin])
         self.Ew, self.Ep, c0 = _dense(aff, np.zeros(self.nw), np.zeros(self.np))
         self.c0 = c0.reshape(-1)
-        x, u = ca.MX.sym("x", nx), ca.MX.sym("u", nu)
-        y = problem.period_fn(x, u)
-        jac = ca.jtimes(y, ca.vertcat(x, u), ca.DM.eye(nx), True).T  # nx adjoint sweeps (nx < nx + nu)
-        period = ca.Function("period_lin", [x, u], [y, jac], ["x", "u"], ["y", "jac"])
+        x, u, d = ca.MX.sym("x", nx), ca.MX.sym("u", nu), ca.MX.sym("d", nd)
+        y = step(x, u, d) if with_d else step(x, u)
+        jac = ca.jtimes(y, ca.vertcat(x, u, d), ca.DM.eye(nx), True).T  # nx adjoint sweeps (nx < nx + nu)
+        period = ca.Function("period_lin", [x, u, d], [y, jac], ["x", "u", "d"], ["y", "jac"])
         self.period = Buffered(evaluator(period.map(N), derivatives))
         cols = np.arange(self.nxu * N)
         self._rows = (cols[None, :] // self.nxu) * nx + np.arange(nx)[:, None]
@@ -85,7 +88,8 @@ class IntervalLinearisation:
     def __call__(self, w, p) -> dict[str, np.ndarray]:
         w, p = np.asarray(w, float).reshape(-1), np.asarray(p, float).reshape(-1)
         xin = (self.Ew @ w + self.Ep @ p + self.c0).reshape((self.nxu, self.N), order="F")
-        r = self.period(x=xin[: self.nx], u=xin[self.nx:])
+        nxu = self.nx + self.nu
+        r = self.period(x=xin[: self.nx], u=xin[self.nx: nxu], d=xin[nxu:])
         BD = np.zeros((self.nx * self.N, self.nxu * self.N))
         BD[self._rows, self._cols] = r["jac"].reshape((self.nx, self.nxu * self.N), order="F")
         a = self.rest(w=w, p=p, z=r["y"])

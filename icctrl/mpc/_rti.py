@@ -178,14 +178,15 @@ class RTISolver:
         pb = self.problem
         if self._period is None or pb.predictor.kind != "state":
             return None
-        nx, nu, nv = pb.nx, pb.nu, pb.N * pb.nu
-        x0, d = p[:nx], p[2 * nx + nu + 1: 3 * nx + nu + 1]
+        nx, nv = pb.nx, pb.N * pb.nu
+        x0, bias, d0 = p[:nx], pb.block(p, "bias"), pb.block(p, "d")[0]
         u0 = pb.u_mid + pb.u_half * w[0: nv: pb.N]
         if pb.shooting == "multiple":  # the first lifted state
             x1 = pb.x_ref + w[nv + np.arange(nx) * pb.N] * pb.x_scale
         else:
             x1 = np.array(pb.predict_fn(w, p)[0])[0]
-        true = self._period(i0=x0, i1=u0)["o0"] + d
+        args = {"i0": x0, "i1": u0, **({"i2": d0} if "i2" in self._period.args else {})}
+        true = self._period(**args)["o0"] + bias
         return float(np.max(np.abs(true - x1) / pb.x_scale))
 
     # -- the back-end interface of Controller ------------------------------------------------------

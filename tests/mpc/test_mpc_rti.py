@@ -31,7 +31,7 @@ def iclstm_problem():
 def _point(pb, seed=0):
     rng = np.random.default_rng(seed)
     w = np.concatenate([rng.uniform(-1, 1, pb.N * pb.nu), rng.normal(0, 0.3, pb.n_states), [0.2] * pb.n_slack])
-    return w, pb.parameters(PLANT.x_ss + [0.3, 10.0], PLANT.u_ss, d=[0.01, 0.5])
+    return w, pb.parameters(PLANT.x_ss + [0.3, 10.0], PLANT.u_ss, bias=[0.01, 0.5])
 
 
 @pytest.mark.parametrize("which", ["fp_problem", "iclstm_problem"])
@@ -153,3 +153,22 @@ def test_learned_state_models_default_to_rti():
     assert default_controller("cstr", "iclstm", solver="ipopt", horizon=3).solver_name == "ipopt"
     u, info = ctrl.step(X0)
     assert info["success"] and {"prepare_time", "feedback_time"} <= set(info)
+
+
+def test_interval_linearisation_with_measured_disturbances():
+    """A period (x, u, d) with measured disturbances: d enters through the parameters, exactly."""
+    from icctrl.mpc import controller
+    from plants.pv_converter import PVConverter
+
+    pv = PVConverter()
+    pb = controller(pv, "first_principles", horizon=3, solver="rti").problem
+    assert pb.nd == 2 and pb.period_fn.n_in() == 3
+    rng = np.random.default_rng(1)
+    w = np.concatenate([rng.uniform(-1, 1, pb.N * pb.nu), rng.normal(0, 0.1, pb.n_states), [0.1] * pb.n_slack])
+    p = pb.parameters(pv.x_ss, pv.u_ss, d=[[800.0, 40.0], [700.0, 41.0], [600.0, 42.0]])
+    a = GenericLinearisation(pb, "mx", hessian=False)(w, p)
+    b = IntervalLinearisation(pb, "mx", hessian=False)(w, p)
+    for key in ("g", "G", "Gp"):
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-8, atol=1e-9 * np.abs(a[key]).max(), err_msg=key)
+    d_cols = slice(*[pb.layout["d"][0] + k for k in (0, 6)])
+    assert np.abs(b["Gp"][:, d_cols]).max() > 0  # the disturbances do move the dynamics rows
