@@ -50,7 +50,8 @@ def run_episode(plant, controller, x0, steps: int, *, Q, R, settle_tol, progress
                 x_ub=None) -> Episode:
     """Simulate `steps` sampling periods; settled = every state after the last setpoint change within
     `settle_tol` of the setpoint. `setpoint(k)` gives the reference at step k (None: the plant's x_ss, and
-    the controller's own default); `x_ub` is the bound whose excess is integrated over time."""
+    the controller's own default); `x_ub` is the bound whose excess is integrated over time. Between steps the
+    controller's preparation phase runs (`prepare()`), as in a real loop."""
     controller.reset()
     x = np.asarray(x0, dtype=float)
     X, U, infos, cost, err, refs = [x], [], [], 0.0, None, []
@@ -69,6 +70,7 @@ def run_episode(plant, controller, x0, steps: int, *, Q, R, settle_tol, progress
         X.append(x_next)
         U.append(u)
         x = x_next
+        controller.prepare()  # a real loop linearises while the plant moves, before the next state arrives
         if progress is not None:
             progress.update(1)
     X, U = np.array(X), np.array(U).reshape(-1, plant.nu)

@@ -74,6 +74,8 @@ class Controller:
         self._d_last: np.ndarray | None = None
         self._bias = np.zeros(self.problem.nx)
         self._warned = False
+        self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
+        self._step_args: tuple = (None, None, None)  # (x_ref, d, u_ref) of the last step, for the next preparation
         self.backend.reset()
 
     def _check_state(self, x, what: str = "state x") -> np.ndarray:
@@ -100,6 +102,16 @@ class Controller:
             raise InvalidValueError(f"previous input u_prev={arr.tolist()} is implausibly far outside the bounds "
                                     f"[{pb.u_lb.tolist()}, {pb.u_ub.tolist()}]")
         return arr
+
+    def prepare(self) -> None:
+        """Preparation phase of a real-time iteration, run between steps before the next state is known:
+        linearise around the shifted plan and the state it predicts. No-op for other solvers or without a plan."""
+        if not hasattr(self.backend, "prepare") or self._v is None or self._pred is None:
+            return
+        pb = self.problem
+        x_ref, d, u_ref = self._step_args
+        p = pb.parameters(self._pred, self._u_last, x_ref, d, u_ref=u_ref, bias=self._bias)
+        self.backend.prepare(pb.shift(self._v), p)
 
     def _check_reference(self, x_ref):
         if x_ref is None:
@@ -166,6 +178,8 @@ class Controller:
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
                 "certified_convex": self.certificate.convex, "extrapolating": False,
                 "constraint_violation": 0.0}
+        if res.prepare_time is not None:  # real-time iterations: both phases, solve_time is their sum
+            info.update(prepare_time=res.prepare_time, feedback_time=res.feedback_time, model_gap=res.model_gap)
         usable = res.ok and res.v is not None and np.all(np.isfinite(res.v))
         if usable:
             U = pb.inputs(res.v[: pb.N * pb.nu])
@@ -185,6 +199,7 @@ class Controller:
             else:
                 self._v, self._plan = res.v, U[1:]
                 u = U[0]
+                self._pred = prediction[0] if pb.predictor.kind == "state" else x
         else:
             self.stats["failures"] += 1
             info["extrapolating"] = self.extrapolating(x)
@@ -199,6 +214,7 @@ class Controller:
                               stacklevel=2)
         self._u_last, self._x_last, self._d_last = u, x, d
         info["disturbance"] = self._bias.copy()
+        self._step_args = (x_ref, d, u_ref)
         return u.copy(), info
 
     def target_input(self, x_ref, d=None) -> np.ndarray | None:
@@ -225,7 +241,7 @@ class Controller:
     def _fallback(self, info: dict, u_prev) -> np.ndarray:
         pb = self.problem
         info["success"] = False
-        self._v = None
+        self._v = self._pred = None
         self.backend.reset()
         if self._plan is not None and len(self._plan):
             u, self._plan = self._plan[0], self._plan[1:]

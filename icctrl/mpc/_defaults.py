@@ -20,8 +20,8 @@ CSTR_X_SCALE = (1.0, 50.0)
 #: Controllers of the demo: name -> (model spec, default solver).
 CSTR_CONTROLLERS = {
     "first_principles": ("first_principles", "ipopt"),
-    "iclstm": ("iclstm", "ipopt"),
-    "lstm": ("lstm", "ipopt"),
+    "iclstm": ("iclstm", "rti"),
+    "lstm": ("lstm", "rti"),
     "convex": ("picnn_cost", "sqp"),
 }
 

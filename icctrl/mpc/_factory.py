@@ -14,11 +14,13 @@ from icctrl.errors import CheckpointError, InvalidValueError, UnknownNameError
 from icctrl.mpc._controller import Controller
 from icctrl.mpc._predictors import FirstPrinciples, HorizonModel, OneStepModel
 from icctrl.mpc._problem import MPCProblem
+from icctrl.mpc._rti import RTISolver
 from icctrl.mpc._solvers import CasadiSolver
 
 _PROBLEM_OPTIONS = {n for n in inspect.signature(MPCProblem).parameters} - {"predictor", "horizon", "u_lb", "u_ub"}
 _CONTROLLER_OPTIONS = {"warm_start", "state_bounds", "offset_free", "region", "on_extrapolation"}
-_SOLVER_OPTIONS = {n for n in inspect.signature(CasadiSolver).parameters} - {"problem", "method"}
+_SOLVER_OPTIONS = ({n for n in inspect.signature(CasadiSolver).parameters}
+                   | {n for n in inspect.signature(RTISolver).parameters}) - {"problem", "method"}
 _STATE_TARGETS = ("state",)
 _COST_TARGETS = ("lyapunov", "cost")
 
@@ -155,6 +157,8 @@ def controller(plant, model, *, horizon=10, Q=None, R=None, x_ref=None, u_ref=No
         region = region_of(m)
         if isinstance(pred, OneStepModel):
             ctrl_kw.setdefault("offset_free", 1.0)
+            if prob_kw.get("shooting", "multiple") == "multiple":
+                default_solver = "rti"  # learned one-period state models: the real-time engine
     ctrl_kw.setdefault("region", region)
     ctrl_kw.setdefault("state_bounds", (plant.x_lb, plant.x_ub))
     x_scale = prob_kw.setdefault("x_scale", state_scale(plant))

@@ -221,7 +221,7 @@ class MPCProblem:
             F = self.predictor.step_function().map(N)
             X_next = call_period(F, X_prev, U.T, D.T)
             # the mapped period call and its inputs, for solvers that linearise the intervals themselves
-            self.dynamics = (X_prev, U.T, X_next)
+            self.dynamics = (X_prev, U.T, D.T, X_next)
             g.append(ca.vec((X_next.T + ca.repmat(bias.T, N, 1) - Y) / scale))
             lbg += [0.0] * (N * nx)
             ubg += [0.0] * (N * nx)

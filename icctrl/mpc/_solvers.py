@@ -2,6 +2,8 @@
 
 - "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem).
 - "sqp": CasADi sqpmethod with the qrqp QP solver on the exact Hessian, convexified by eigenvalue reflection.
+- "rti" / "sqp-gn": real-time iterations on Gauss–Newton QPs, one per step or iterated to a tolerance
+  (`icctrl.mpc._rti`); the step is split into a preparation and a feedback phase.
 - "clarabel" / "osqp" / "ecos" / "scs": cvxpy epigraph form, only for problems the core certifies convex and
   whose model has an epigraph form; DPP-compiled once, each solve fills parameter values.
 """
@@ -18,8 +20,9 @@ from icctrl.errors import NotConvexError, UnknownNameError
 from icctrl.mpc._predictors import FirstPrinciples, HorizonModel
 
 CASADI_SOLVERS = ("ipopt", "sqp")
+RTI_SOLVERS = ("rti", "sqp-gn")
 CVXPY_SOLVERS = ("clarabel", "osqp", "ecos", "scs")
-SOLVERS = CASADI_SOLVERS + CVXPY_SOLVERS
+SOLVERS = RTI_SOLVERS + CASADI_SOLVERS + CVXPY_SOLVERS
 
 
 @dataclass
@@ -30,6 +33,9 @@ class SolveResult:
     iterations: int
     objective: float
     solve_time: float
+    prepare_time: float | None = None  # real-time iterations: linearisation and condensing [s]
+    feedback_time: float | None = None  # real-time iterations: QP for the measured state and checks [s]
+    model_gap: float | None = None  # real-time iterations: QP's first predicted state vs the model (scaled)
 
 
 class CasadiSolver:
@@ -186,6 +192,11 @@ class CvxpySolver:
 def make_solver(problem, solver: str, **options):
     """Compile `problem` for the named solver."""
     name = str(solver).lower()
+    if name in RTI_SOLVERS:
+        from icctrl.mpc._rti import RTISolver
+
+        options.pop("expand", None)
+        return RTISolver(problem, name, **options)
     if name in CASADI_SOLVERS:
         return CasadiSolver(problem, name, **options)
     if name in CVXPY_SOLVERS:
