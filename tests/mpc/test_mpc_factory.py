@@ -98,3 +98,17 @@ def test_extrapolation_is_flagged_and_the_policy_applied():
     assert info["status"] == "fallback_hold" and info["fallback_reason"] == "extrapolating"
     np.testing.assert_allclose(u, CSTR_PLANT.u_ss)
     assert default_controller("cstr", "first_principles", horizon=3).step(FAR)[1]["extrapolating"] is False
+
+
+def test_soft_ceiling_violation_of_a_learned_controller_stays_near_the_nmpc():
+    from icctrl.mpc._demo import CEILING_START, ceiling_controller
+
+    x_ub = np.array([np.inf, CSTR_PLANT.x_ss[1] + 30.0])
+    start = CSTR_PLANT.from_deviation(np.array(CEILING_START))
+    viol = {}
+    for name in ("first_principles", "iclstm"):
+        ctrl = ceiling_controller(name, None, 10)
+        ep = run_episode(CSTR_PLANT, ctrl, start, 20, Q=CSTR_PLANT.P, R=CSTR_R, settle_tol=CSTR_SETTLE, x_ub=x_ub)
+        viol[name] = ep.violation
+    assert viol["first_principles"] > 0  # the ceiling binds: the start is 40 K above it
+    assert viol["iclstm"] <= 1.2 * viol["first_principles"], viol
