@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from icctrl.bench._blackbox import BLACKBOX_IPOPT, BLACKBOX_OFFSET_FREE, BlackBoxPredictor
+from icctrl.bench._dompc import DOMPC_SOLVER, DoMPCSolver
 from icctrl.bench._grid import MODELS, CellSpec
 from icctrl.errors import UnknownNameError
 
@@ -137,7 +138,7 @@ class ModelCache:
 
 
 def build_controller(cell: CellSpec, cache: ModelCache, *, blackbox_max_iter: int = 100,
-                     blackbox_time_limit: float | None = None):
+                     blackbox_time_limit: float | None = None, lyapunov: bool = False):
     """The cell's `Controller` exactly as `default_controller` deploys it (solver settings, shooting,
     offset-free estimate), and for the black box the same problem and settings with the model left in torch,
     Ipopt's Hessian limited-memory and its iterations and wall time per solve capped. Returns (controller,
@@ -151,11 +152,18 @@ def build_controller(cell: CellSpec, cache: ModelCache, *, blackbox_max_iter: in
     if cell.path == "blackbox":
         model = cache.get(cell.model)
         bb = BlackBoxPredictor(model, plant.nx, plant.nu, model_window(model))
-        problem = cstr_problem(bb, cell.horizon, shooting="single")
+        problem = cstr_problem(bb, cell.horizon, shooting="single", lyapunov=lyapunov)
         ctrl = Controller(problem, "ipopt", state_bounds=(plant.x_lb, plant.x_ub),
                           offset_free=BLACKBOX_OFFSET_FREE, options=dict(BLACKBOX_IPOPT),
                           max_iter=blackbox_max_iter, time_limit=blackbox_time_limit)
         ctrl.solver_name = cell.solver
         return ctrl, bb
     spec = "first_principles" if cell.model == "first_principles" else cache.get(cell.model)
-    return default_controller("cstr", spec, solver=cell.solver, horizon=cell.horizon, shooting=shooting), None
+    if cell.solver == DOMPC_SOLVER:  # the same controller (problem, offset-free estimate), do-mpc as back end
+        ctrl = default_controller("cstr", spec, solver="rti", horizon=cell.horizon, shooting=shooting,
+                                  lyapunov=lyapunov)
+        ctrl.backend, ctrl.solver_name = DoMPCSolver(ctrl.problem), DOMPC_SOLVER
+        ctrl.reset()
+        return ctrl, None
+    return default_controller("cstr", spec, solver=cell.solver, horizon=cell.horizon, shooting=shooting,
+                              lyapunov=lyapunov), None

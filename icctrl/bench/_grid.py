@@ -34,20 +34,21 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "first_principles",
             "papers",
-            ("ipopt", "sqp"),
+            ("rti", "ipopt", "sqp", "dompc"),
             True,
             "the plant's own RK4 dynamics (reference NMPC)",
         ),
         ModelSpec(
             "iclstm",
             "papers",
-            ("ipopt", "sqp"),
+            ("rti", "ipopt", "sqp", "dompc"),
             True,
-            "shipped default IC-LSTM, 2×32, ReLU, window 5",
+            "shipped default IC-LSTM (its size and activation are in the cell's model_meta), window 5",
             blackbox=True,
         ),
-        ModelSpec("iclrnn", "papers", ("ipopt", "sqp"), True, "shipped default ICLRNN, 1×64, ReLU, window 5"),
-        ModelSpec("lstm", "papers", ("ipopt", "sqp"), True, "shipped default LSTM, 2×32, window 5"),
+        ModelSpec("iclrnn", "papers", ("rti", "ipopt", "sqp"), True, "shipped default ICLRNN, window 5"),
+        ModelSpec("lstm", "papers", ("rti", "ipopt", "sqp"), True, "shipped default LSTM, window 5"),
+        ModelSpec("linear", "papers", ("rti", "ipopt"), True, "shipped default linear (ARX) one-period model"),
         ModelSpec(
             "rnn",
             "papers",
@@ -105,7 +106,7 @@ class CellSpec:
 class BenchConfig:
     """Settings of one benchmark run (every field is recorded in the JSON)."""
 
-    horizons: tuple[int, ...] = (2, 10, 20, 50)
+    horizons: tuple[int, ...] = (10, 20, 50)
     models: tuple[str, ...] = tuple(MODELS)
     solvers: tuple[str, ...] | None = None  # None: every solver that applies to a model
     steps: int = 30  # closed-loop sampling periods per episode
@@ -121,6 +122,8 @@ class BenchConfig:
     blackbox_time_limit_s: float = 60.0
     blackbox_steps: int = 3  # closed-loop steps of the black box (from the first start), after one cold solve
     train_smooth: bool = True  # train the softplus cost model into OUT/models when it is not there yet
+    lyapunov: bool = False  # the LMPC contraction in every cell (do-mpc cannot state a first-step constraint)
+    derivatives: bool = True  # time the one-period Jacobians (MX, SX, compiled C, torch.func) per model
     quick: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -155,7 +158,7 @@ class BenchConfig:
         base = cls(
             horizons=(2, 10),
             models=("first_principles", "iclstm", "lstm", "icrnn_cost", "picnn_cost"),
-            solvers=("ipopt", "sqp", "clarabel", BLACKBOX_SOLVER),
+            solvers=("rti", "ipopt", "sqp", "clarabel", "dompc", BLACKBOX_SOLVER),
             steps=6,
             random_starts=1,
             cell_budget_s=20.0,
@@ -165,6 +168,7 @@ class BenchConfig:
             blackbox_time_limit_s=15.0,
             blackbox_steps=0,
             train_smooth=False,
+            derivatives=False,
             quick=True,
         )
         return replace(base, **overrides)

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from icctrl.bench._grid import MODELS, BenchConfig
 
-RATIO_NAMES = ("exported_vs_blackbox", "convex_vs_lstm", "iclstm_vs_lstm", "convex_vs_ipopt")
-GOALS = {"exported_vs_blackbox": 100.0, "convex_vs_lstm": 5.0, "iclstm_vs_lstm": 4.0, "convex_vs_ipopt": 10.0}
+RATIO_NAMES = ("exported_vs_blackbox", "convex_vs_lstm", "iclstm_vs_lstm", "convex_vs_ipopt", "rti_vs_dompc",
+               "rti_vs_ipopt")
+GOALS = {"exported_vs_blackbox": 100.0, "convex_vs_lstm": 5.0, "iclstm_vs_lstm": 4.0, "convex_vs_ipopt": 10.0,
+         "rti_vs_dompc": 20.0, "rti_vs_ipopt": None}
+#: The real-time engine's goals (issue 20): IC-LSTM step at N = 10, first-principles step, closed-loop cost.
+RTI_GOALS = {"iclstm_median_ms": 1.0, "iclstm_p99_ms": 3.0, "first_principles_median_ms": 1.0,
+             "cost_vs_ipopt": 1.01}
 STEP_GOAL_MS = {"median": 5.0, "p99": 20.0}  # IC-LSTM MPC step at N = 10 (issue 5)
 CVXPY = ("clarabel", "ecos", "osqp", "scs")
 MIN_SUCCESS = (
@@ -128,6 +133,9 @@ def compute_ratios(cells: list[dict], config: BenchConfig) -> tuple[dict, dict]:
     d["sqp"] = _pair(
         ids.get(f"iclstm/papers/sqp/exported/N{N}"), ids.get(f"lstm/papers/sqp/exported/N{N}"), None
     )
+    d["rti"] = _pair(
+        ids.get(f"iclstm/papers/rti/exported/N{N}"), ids.get(f"lstm/papers/rti/exported/N{N}"), None
+    )
     d["paper"] = "IC-LSTM paper: >= 4x on its solar case, about 1.4x (40 %) on the CSTR"
     details["iclstm_vs_lstm"] = d
 
@@ -144,6 +152,7 @@ def compute_ratios(cells: list[dict], config: BenchConfig) -> tuple[dict, dict]:
         d["smooth_sqp_vs_ipopt"] = _pair(sqp_s, ip_s, None)
     details["convex_vs_ipopt"] = d
 
+    details.update(_rti_details(ids, N))
     ic = ids.get(f"iclstm/papers/ipopt/exported/N{N}")
     if ic is not None and N == 10:
         details["iclstm_step_ms"] = {
@@ -158,3 +167,57 @@ def compute_ratios(cells: list[dict], config: BenchConfig) -> tuple[dict, dict]:
         }
     ratios = {k: details[k]["value"] for k in RATIO_NAMES}
     return ratios, details
+
+
+def _growth(ids: dict[str, dict], model: str, solver: str) -> dict | None:
+    """How the median grows with N for one model and solver: linear or better when ratio <= N ratio."""
+    cells = sorted((c for c in ids.values() if c["model"] == model and c["solver"] == solver
+                    and c["path"] == "exported" and not c["id"].endswith("/single")), key=lambda c: c["horizon"])
+    if len(cells) < 2:
+        return None
+    lo, hi = cells[0], cells[-1]
+    ratio = _median(hi) / _median(lo)
+    n_ratio = hi["horizon"] / lo["horizon"]
+    return {"from": lo["id"], "to": hi["id"], "time_ratio": ratio, "horizon_ratio": n_ratio,
+            "medians_ms": {c["horizon"]: _median(c) for c in cells}, "at_most_linear": bool(ratio <= n_ratio)}
+
+
+def _rti_details(ids: dict[str, dict], N: int) -> dict:
+    """rti_vs_dompc, rti_vs_ipopt (with the closed-loop cost on the same starts) and the engine's goals."""
+    out: dict[str, dict] = {}
+    rti = ids.get(f"iclstm/papers/rti/exported/N{N}")
+    dm = ids.get(f"iclstm/papers/dompc/exported/N{N}")
+    ip = ids.get(f"iclstm/papers/ipopt/exported/N{N}")
+    d = _pair(rti, dm, GOALS["rti_vs_dompc"])
+    if rti is not None and dm is not None:
+        d["cost_ratio"] = _cost_ratio(rti, dm)
+    fp = ids.get(f"first_principles/papers/rti/exported/N{N}")
+    d["first_principles"] = _pair(fp, ids.get(f"first_principles/papers/dompc/exported/N{N}"), None)
+    out["rti_vs_dompc"] = d
+    d = _pair(rti, ip, None)
+    if rti is not None and ip is not None:
+        d["cost_ratio"] = _cost_ratio(rti, ip)
+        d["met"] = None if d["cost_ratio"] is None else bool(d["cost_ratio"] <= RTI_GOALS["cost_vs_ipopt"])
+        d["criteria"] = "closed-loop cost of RTI <= 1.01 × converged Ipopt's on the same starts (same model)"
+    per_model = {}
+    for m in ("first_principles", "iclstm", "iclrnn", "lstm", "linear"):
+        a, b = ids.get(f"{m}/papers/rti/exported/N{N}"), ids.get(f"{m}/papers/ipopt/exported/N{N}")
+        if a is not None and b is not None:
+            per_model[m] = {"speedup": _median(b) / _median(a), "cost_ratio": _cost_ratio(a, b)}
+    d["per_model"] = per_model
+    out["rti_vs_ipopt"] = d
+    goals = {"goals": dict(RTI_GOALS)}
+    if rti is not None:
+        cpu = rti.get("step_cpu_ms") or {}
+        goals["iclstm"] = {"cell": rti["id"], "median_ms": rti["solve_ms"]["median"], "p99_ms": rti["solve_ms"]["p99"],
+                           "cpu_median_ms": cpu.get("median"), "cpu_p99_ms": cpu.get("p99"),
+                           "met": bool(rti["solve_ms"]["median"] <= RTI_GOALS["iclstm_median_ms"]
+                                       and rti["solve_ms"]["p99"] <= RTI_GOALS["iclstm_p99_ms"])}
+    if fp is not None:
+        goals["first_principles"] = {"cell": fp["id"], "median_ms": fp["solve_ms"]["median"],
+                                     "p99_ms": fp["solve_ms"]["p99"],
+                                     "met": bool(fp["solve_ms"]["median"] <= RTI_GOALS["first_principles_median_ms"])}
+    goals["growth_with_N"] = {m: g for m in ("first_principles", "iclstm", "iclrnn", "lstm", "linear")
+                              if (g := _growth(ids, m, "rti")) is not None}
+    out["rti_goals"] = goals
+    return out

@@ -66,7 +66,8 @@ def ratios_table(ratios: dict, details: dict) -> str:
         met = d.get("met")
         extra = " (lower bound)" if d.get("lower_bound") else ""
         rows.append(
-            f"| {name} | {_f(ratios.get(name), '.2f')}{extra} | ≥ {GOALS[name]:g} | "
+            f"| {name} | {_f(ratios.get(name), '.2f')}{extra} | "
+            f"{'–' if GOALS[name] is None else f'≥ {GOALS[name]:g}'} | "
             f"{'–' if met is None else ('yes' if met else 'no')} | {_f(d.get('cpu_value'), '.2f')} | "
             f"{fa.get('id', '–')} "
             f"({_f(fa.get('median_ms'))}) | {sl.get('id', '–')} ({_f(sl.get('median_ms'))}) |"

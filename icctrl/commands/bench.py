@@ -10,7 +10,7 @@ from icctrl.errors import InvalidValueError
 #: Grid options: (flag, BenchConfig field, type, help). None leaves the full or --quick default.
 _GRID = (
     ("--repeat", "repeat", int, "repetitions of the closed-loop episodes per cell (default 1)"),
-    ("--horizons", "horizons", "ints", "comma-separated horizons (default 2,10,20,50; quick 2,10)"),
+    ("--horizons", "horizons", "ints", "comma-separated horizons (default 10,20,50; quick 2,10)"),
     ("--models", "models", "strs", "comma-separated models of the grid (default: all)"),
     ("--solvers", "solvers", "strs", "comma-separated solvers, e.g. ipopt,sqp,clarabel,ipopt-lbfgs-fd"),
     ("--steps", "steps", int, "closed-loop steps per episode at the reference N = 10 (default 30; quick 6)"),

@@ -1,4 +1,5 @@
-"""`icctrl mpc --model m.pt`: the demo's closed loop for any saved model, beside the first-principles NMPC."""
+"""`icctrl mpc --model m.pt`: the demo's closed loop (regulation, setpoint step, soft temperature ceiling) for any
+saved model, beside the first-principles NMPC."""
 
 
 def register(sub) -> None:
@@ -16,7 +17,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from icctrl.mpc._defaults import default_controller
-    from icctrl.mpc._demo import compare
+    from icctrl.mpc._demo import ceiling_controller, compare
 
     opts = {"time_limit": args.time_limit} if args.time_limit else {}
     ctrls = {
@@ -24,5 +25,7 @@ def run(args) -> int:
         "model": (args.model, default_controller("cstr", args.model, solver=args.solver, horizon=args.horizon,
                                                  **opts)),
     }
-    compare(ctrls, steps=args.steps, out=args.out, json_path=args.json, quiet=args.quiet)
+    ceilings = {"first_principles": ceiling_controller("first_principles", None, args.horizon),
+                "model": ceiling_controller(args.model, args.solver, args.horizon, **opts)}
+    compare(ctrls, steps=args.steps, out=args.out, json_path=args.json, quiet=args.quiet, ceilings=ceilings)
     return 0

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--minutes", type=int, default=None, help="weather minutes time-lapsed into the run")
     p.add_argument("--horizon", type=int, default=None, help="RTO horizon in periods (default 6, quick 3)")
     p.add_argument("--seed", type=int, default=0, help="weather seed")
+    p.add_argument("--solver", default="rti", choices=("rti", "ipopt"),
+                   help="RTO engine: rti (one Gauss–Newton QP per period, default) or ipopt (converged)")
     p.add_argument("--no-cache", action="store_true", help="retrain the models instead of loading the cache")
     p.add_argument("--no-plots", action="store_true", help="skip the figure")
     p.set_defaults(func=run)
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from icctrl.pv import plot, run_pv, table
 
     res = run_pv(quick=args.quick, n_steps=args.steps, minutes=args.minutes, seed=args.seed,
-                 horizon=args.horizon, cache=not args.no_cache)
+                 horizon=args.horizon, cache=not args.no_cache, solver=args.solver)
     print(table(res))
     for name, cert in res["certificates"].items():
         h, one = cert["horizon"], cert["one_step"]

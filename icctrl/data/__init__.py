@@ -24,6 +24,7 @@ from icctrl.data._dataset import SequenceDataset
 from icctrl.data._designs import DESIGNS
 from icctrl.data._flat import horizon_flat
 from icctrl.data._generate import REGION_MARGIN, cstr_dataset, generate
+from icctrl.data._region import TrainingRegion
 from icctrl.data._scaler import Scaler
 from icctrl.data._table import FILLS, from_table
 from icctrl.data._windows import LAYOUTS, window_trajectories
@@ -34,6 +35,7 @@ __all__ = [
     "LAYOUTS",
     "REGION_MARGIN",
     "Scaler",
+    "TrainingRegion",
     "SequenceDataset",
     "cache_dir",
     "cstr_dataset",

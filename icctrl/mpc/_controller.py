@@ -1,15 +1,17 @@
-"""`Controller`: an MPC problem compiled once for one solver, solved every step with a warm start, and a safe
-action whenever a solve fails."""
+"""`Controller`: an MPC problem compiled once for one solver, solved every step with a warm start, a safe
+action whenever a solve fails, and a flag when the model is asked about states it was not trained on."""
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 
 import numpy as np
 
 from icctrl.errors import InvalidValueError, ShapeError
 from icctrl.mpc._deadline import LateSolve, SolveThread
+from icctrl.mpc._predictors import call_period
 from icctrl.mpc._problem import MPCProblem
 from icctrl.mpc._solvers import SolveResult, make_solver
 
@@ -18,6 +20,11 @@ SUCCESS = "success"
 DEADLINE_MARGIN = 5e-4
 #: Share of `time_limit` given to the solver's native limit (Ipopt max_wall_time, Clarabel/OSQP/SCS time limits).
 NATIVE_SHARE = 0.8
+EXTRAPOLATION_POLICIES = ("warn", "fallback", "ignore")
+
+
+class ExtrapolationWarning(UserWarning):
+    """The current state or the planned trajectory left the region the model was trained in."""
 
 
 class Controller:
@@ -28,17 +35,25 @@ class Controller:
     one step (status "fallback_shifted"); with no previous plan left it holds the last applied input clipped
     to the bounds, or the reference input on the first step (status "fallback_hold"). Counters in `stats`.
 
-    `offset_free` (0 < β ≤ 1) adds an output-disturbance estimate d ← (1−β)d + β(x − f(x_prev, u_prev)) to the
+    `offset_free` (0 < β ≤ 1) adds an output-disturbance estimate b ← (1−β)b + β(x − f(x_prev, u_prev)) to the
     predictions of a one-period state model, the classic way to remove steady-state offset from model error.
+
+    `region` (a `TrainingRegion`) is where the model was trained: `info["extrapolating"]` is True when the
+    current state, a predicted state or a planned input leaves it; `on_extrapolation` then "warn"s (once per
+    episode, `ExtrapolationWarning`), applies the "fallback" action of a failed solve, or "ignore"s it.
     """
 
     def __init__(self, problem: MPCProblem, solver: str = "ipopt", *, warm_start: bool = True,
-                 state_bounds: tuple | None = None, offset_free: float | None = None, **solver_options):
+                 state_bounds: tuple | None = None, offset_free: float | None = None, region=None,
+                 on_extrapolation: str = "warn", **solver_options):
         self.problem, self.solver_name, self.warm_start = problem, str(solver).lower(), warm_start
         if offset_free is not None and not (0 < offset_free <= 1 and problem.period_fn is not None):
             raise InvalidValueError(f"offset_free must be in (0, 1] and needs a one-period state model, got "
                                     f"{offset_free!r} for {problem.predictor.label}")
-        self.offset_free = offset_free
+        if on_extrapolation not in EXTRAPOLATION_POLICIES:
+            raise InvalidValueError(f"on_extrapolation must be one of {EXTRAPOLATION_POLICIES}, got "
+                                    f"{on_extrapolation!r}")
+        self.offset_free, self.region, self.on_extrapolation = offset_free, region, on_extrapolation
         self.time_limit = solver_options.get("time_limit")
         if self.time_limit:  # the solver's own limit stops it first; the step deadline is the backstop
             solver_options = {**solver_options, "time_limit": NATIVE_SHARE * self.time_limit}
@@ -46,6 +61,7 @@ class Controller:
         self._thread = SolveThread() if self.time_limit else None
         problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
+        self._target = None  # steady-state target solver, compiled on the first reference change
         self.stats: Counter = Counter()
         self.reset()
 
@@ -53,13 +69,22 @@ class Controller:
     def certificate(self):
         return self.problem.certificate()
 
+    @property
+    def takes_reference(self) -> bool:
+        """Whether `step(x_ref=...)` changes the problem: a state predictor tracks it, a cost model does not."""
+        return self.problem.predictor.kind == "state"
+
     def reset(self) -> None:
         """Forget the previous plan and multipliers (start of an episode)."""
         self._plan: np.ndarray | None = None  # remaining planned inputs, physical units
         self._v: np.ndarray | None = None
         self._u_last: np.ndarray | None = None
         self._x_last: np.ndarray | None = None
-        self._d = np.zeros(self.problem.nx)
+        self._d_last: np.ndarray | None = None
+        self._bias = np.zeros(self.problem.nx)
+        self._warned = False
+        self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
+        self._step_args: tuple = (None, None, None)  # (x_ref, d, u_ref) of the last step, for the next preparation
         self.backend.reset()
 
     def _check_state(self, x, what: str = "state x") -> np.ndarray:
@@ -87,45 +112,118 @@ class Controller:
                                     f"[{pb.u_lb.tolist()}, {pb.u_ub.tolist()}]")
         return arr
 
+    def prepare(self) -> None:
+        """Preparation phase of a real-time iteration, run between steps before the next state is known:
+        linearise around the shifted plan and the state it predicts. No-op for other solvers or without a plan."""
+        if not hasattr(self.backend, "prepare") or self._v is None or self._pred is None:
+            return
+        if self._thread is not None and self._thread.busy:  # a late solve still owns the back-end
+            return
+        pb = self.problem
+        x_ref, d, u_ref = self._step_args
+        p = pb.parameters(self._pred, self._u_last, x_ref, d, u_ref=u_ref, bias=self._bias)
+        self.backend.prepare(pb.shift(self._v), p)
+
+    def _check_reference(self, x_ref):
+        if x_ref is None:
+            return None
+        if not self.takes_reference:
+            raise InvalidValueError(f"x_ref={np.asarray(x_ref).tolist()} given to a controller on "
+                                    f"{self.problem.predictor.label}: its learned cost has no reference input, so "
+                                    f"the reference would be ignored; use a state model to track setpoints")
+        arr = np.asarray(x_ref, dtype=float)
+        rows = arr.reshape(-1, self.problem.nx) if arr.ndim == 2 else arr[None, :]
+        for row in rows:
+            self._check_state(row, "reference x_ref")
+        return arr
+
+    def _check_disturbance(self, d):
+        pb = self.problem
+        if d is None:
+            return None
+        if pb.nd == 0:
+            raise InvalidValueError(f"d={np.asarray(d).tolist()} given, but {pb.predictor.label} takes no measured "
+                                    f"disturbances; it would be ignored")
+        return np.asarray(d, dtype=float)
+
     def _initial_guess(self, p: np.ndarray) -> np.ndarray:
         if self.warm_start and self._v is not None:
             return self.problem.shift(self._v)
         return self.problem.cold_start(p)
 
-    def step(self, x, *, u_prev=None, x_ref=None) -> tuple[np.ndarray, dict]:
-        """Solve for the current state; returns the input to apply and what happened. With a `time_limit`, the
-        call returns by that deadline (measured from its start), with the fallback action when the solve is late."""
+    def extrapolating(self, x, prediction=None, plan=None) -> bool:
+        """Whether the state, the predicted states or the planned inputs leave the model's training region."""
+        if self.region is None:
+            return False
+        out = not bool(self.region.contains(x))
+        if prediction is not None and self.problem.predictor.kind == "state":
+            out = out or not bool(np.all(self.region.contains(prediction)))
+        if plan is not None:
+            out = out or not bool(np.all(self.region.contains_inputs(plan)))
+        return out
+
+    def step(self, x, *, x_ref=None, d=None, u_prev=None) -> tuple[np.ndarray, dict]:
+        """Solve for the current state; returns the input to apply and what happened.
+
+        x_ref (nx,) or (N, nx) and d (nd,) or (N, nd) are held over the horizon or given per step. With a
+        `time_limit`, the call returns by that deadline (measured from its start), with the fallback action when
+        the solve is late."""
         t_step = time.perf_counter()
         pb = self.problem
         x = self._check_state(x)
         u_prev = self._u_last if u_prev is None else self._check_input(u_prev)
-        if x_ref is not None and self.state_bounds is not None:
-            self._check_state(x_ref, "reference x_ref")
+        x_ref = self._check_reference(x_ref)
+        d = self._check_disturbance(d)
         if self.offset_free and self._x_last is not None and self._u_last is not None:
-            miss = x - np.asarray(pb.period_fn(self._x_last, self._u_last)).reshape(-1)
+            d_last = pb.block(pb.parameters(self._x_last, d=self._d_last), "d")[0]
+            miss = x - np.asarray(call_period(pb.period_fn, self._x_last, self._u_last, d_last)).reshape(-1)
             if np.all(np.isfinite(miss)):
-                self._d = (1 - self.offset_free) * self._d + self.offset_free * miss
-        p = pb.parameters(x, u_prev, x_ref, self._d)
+                self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
+        u_ref = None if x_ref is None else self.target_input(x_ref, d)
+        p = pb.parameters(x, u_prev, x_ref, d, u_ref=u_ref, bias=self._bias)
         res = self._solve(p, self._initial_guess(p), t_step)
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
-                "certified_convex": self.certificate.convex}
+                "certified_convex": self.certificate.convex, "extrapolating": False,
+                "constraint_violation": 0.0}
+        if res.prepare_time is not None:  # real-time iterations: both phases, solve_time is their sum
+            info.update(prepare_time=res.prepare_time, feedback_time=res.feedback_time, model_gap=res.model_gap)
         usable = res.ok and res.v is not None and np.all(np.isfinite(res.v))
         if usable:
             U = pb.inputs(res.v[: pb.N * pb.nu])
             usable = bool(np.all(U >= pb.u_lb - 1e-6 * pb.u_half) and np.all(U <= pb.u_ub + 1e-6 * pb.u_half))
         if usable:
             U = np.clip(U, pb.u_lb, pb.u_ub)
-            self._v, self._plan = res.v, U[1:]
-            u = U[0]
-            info["plan"] = U
-            info["prediction"] = np.array(pb.predict_fn(res.v, p)[0])
+            prediction = np.array(pb.predict_fn(res.v, p)[0])
+            slacks = pb.slacks(res.v)
+            info["slacks"] = slacks
+            info["constraint_violation"] = max([float(s.max()) for n, s in slacks.items() if n != "lyapunov"]
+                                               + [0.0])
+            info["plan"], info["prediction"] = U, prediction
+            info["extrapolating"] = self.extrapolating(x, prediction, U)
+            if info["extrapolating"] and self.on_extrapolation == "fallback":
+                info["fallback_reason"] = "extrapolating"
+                u = self._fallback(info, u_prev)
+            else:
+                self._v, self._plan = res.v, U[1:]
+                u = U[0]
+                self._pred = prediction[0] if pb.predictor.kind == "state" else x
         else:
             self.stats["failures"] += 1
+            info["extrapolating"] = self.extrapolating(x)
+            info["constraint_violation"] = float("nan")  # no plan: nothing to report
             u = self._fallback(info, u_prev)
-        self._u_last, self._x_last = u, x
-        info["disturbance"] = self._d.copy()
+        if info["extrapolating"]:
+            self.stats["extrapolating"] += 1
+            if self.on_extrapolation == "warn" and not self._warned:
+                self._warned = True
+                warnings.warn(f"{pb.predictor.label}: state {x.tolist()} or its plan leaves the region the model "
+                              f"was trained in; predictions there are extrapolations", ExtrapolationWarning,
+                              stacklevel=2)
+        self._u_last, self._x_last, self._d_last = u, x, d
+        info["disturbance"] = self._bias.copy()
+        self._step_args = (x_ref, d, u_ref)
         return u.copy(), info
 
     def _solve(self, p: np.ndarray, v0: np.ndarray, t_step: float) -> SolveResult:
@@ -152,14 +250,36 @@ class Controller:
         info = {"status": SUCCESS, "solver_status": str(reason), "solve_time": 0.0, "iterations": 0,
                 "objective": float("nan"), "solver": self.solver_name, "certified_convex": self.certificate.convex}
         u = self._fallback(info, u_prev)
-        self._u_last, self._x_last = u, None  # no model-error update across a step without a measurement
-        info["disturbance"] = self._d.copy()
+        info.update(extrapolating=False, constraint_violation=float("nan"))
+        self._u_last, self._x_last, self._d_last = u, None, None  # no model-error update without a measurement
+        info["disturbance"] = self._bias.copy()
         return u.copy(), info
+
+    def target_input(self, x_ref, d=None) -> np.ndarray | None:
+        """Steady-state input of a new reference: u with f(x_ref, u) + bias = x_ref in the model (least squares
+        within the input bounds), so the input cost does not pull the plant off the setpoint."""
+        pb = self.problem
+        if pb.period_fn is None or pb.predictor.kind != "state":
+            return None
+        if self._target is None:
+            self._target = _target_solver(pb)
+        X_ref = np.atleast_2d(np.asarray(x_ref, dtype=float))
+        D = pb.block(pb.parameters(X_ref[0], d=d), "d")
+        rows, cache = [], {}
+        for k in range(pb.N):
+            xr, dk = X_ref[min(k, len(X_ref) - 1)], D[k]
+            key = (*xr.round(12), *dk.round(12), *self._bias.round(12))
+            if key not in cache:
+                sol = self._target(x0=pb.normalised(pb.u_ref[None, :]), p=np.concatenate([xr, self._bias, dk]),
+                                   lbx=-1.0, ubx=1.0)
+                cache[key] = np.clip(pb.u_mid + pb.u_half * np.array(sol["x"]).reshape(-1), pb.u_lb, pb.u_ub)
+            rows.append(cache[key])
+        return np.array(rows)
 
     def _fallback(self, info: dict, u_prev) -> np.ndarray:
         pb = self.problem
         info["success"] = False
-        self._v = None
+        self._v = self._pred = None
         self.backend.reset()
         if self._plan is not None and len(self._plan):
             u, self._plan = self._plan[0], self._plan[1:]
@@ -171,3 +291,17 @@ class Controller:
         self.stats[info["status"]] += 1
         info["plan"] = None
         return np.asarray(u, dtype=float)
+
+
+def _target_solver(problem: MPCProblem):
+    """min ‖(f(x_r, u, d) + bias − x_r)/x_scale‖² + 1e-6‖v‖² over normalised inputs v ∈ [−1, 1], compiled once."""
+    import casadi as ca
+
+    pb = problem
+    v = ca.MX.sym("v", pb.nu)
+    xr, bias, d = ca.MX.sym("xr", pb.nx), ca.MX.sym("bias", pb.nx), ca.MX.sym("d", pb.nd)
+    u = ca.DM(pb.u_mid) + v * ca.DM(pb.u_half)
+    miss = (call_period(pb.period_fn, xr, u, d) + bias - xr) / ca.DM(pb.x_scale)
+    nlp = {"x": v, "p": ca.vertcat(xr, bias, d), "f": ca.sumsqr(miss) + 1e-6 * ca.sumsqr(v)}
+    return ca.nlpsol("target", "ipopt", nlp, {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False,
+                                              "ipopt.tol": 1e-10, "ipopt.hessian_approximation": "limited-memory"})

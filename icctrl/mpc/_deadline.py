@@ -27,6 +27,11 @@ class SolveThread:
         self._pool.submit(lambda: None).result()  # start the thread now, not inside the first step
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
+    @property
+    def busy(self) -> bool:
+        """Whether a late solve is still running."""
+        return self._late is not None and not self._late.done()
+
     def run(self, fn, timeout: float):
         """fn's result if it arrives within `timeout` seconds (including any wait for a previous late solve)."""
         import time

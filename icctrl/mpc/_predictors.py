@@ -24,19 +24,45 @@ class Predictor:
     kind = "state"  # "state": outputs are the predicted states; "cost": outputs are predicted stage costs
     nx: int
     nu: int
+    nd: int = 0  # measured disturbances the predictions take, one row of D per step
     n_out: int
     label: str
 
-    def predict(self, x0: ca.MX, U: ca.MX) -> ca.MX:  # pragma: no cover - abstract
-        """(N × n_out) predictions for x0 (nx × 1) and U (N × nu)."""
+    @property
+    def d_nom(self) -> np.ndarray:
+        """Disturbance assumed when a solve is given none."""
+        return np.zeros(self.nd)
+
+    def predict(self, x0: ca.MX, U: ca.MX, D: ca.MX | None = None) -> ca.MX:  # pragma: no cover - abstract
+        """(N × n_out) predictions for x0 (nx × 1), U (N × nu) and measured disturbances D (N × nd)."""
         raise NotImplementedError
 
     def trace(self, tr: Tracer, x0: list[Sym], us: list[list[Sym]]) -> list[Sym]:  # pragma: no cover
         raise NotImplementedError
 
     def step_function(self) -> ca.Function | None:
-        """(x, u) → x_next for one sampling period, when the predictor has one (enables multiple shooting)."""
+        """(x, u, d) → x_next for one sampling period ((x, u) → x_next when nd = 0), when the predictor has
+        one (enables multiple shooting)."""
         return None
+
+
+def _period(args, y) -> ca.Function:
+    """The period function (x, u, d) → x_next; (x, u) → x_next when there are no disturbances."""
+    return ca.Function("period", args if args[2].numel() else args[:2], [y])
+
+
+def call_period(fn: ca.Function, x, u, d):
+    """One period of a step function, with or without its disturbance argument (x, u[, d])."""
+    return fn(x, u, d) if fn.n_in() == 3 else fn(x, u)
+
+
+def predict(predictor: Predictor, x0, U, D):
+    """Predictions of any predictor; one written without disturbances (nd = 0) is called as predict(x0, U)."""
+    return predictor.predict(x0, U, D) if getattr(predictor, "nd", 0) else predictor.predict(x0, U)
+
+
+def _disturbances(D, N: int, nd: int):
+    return ca.DM.zeros(N, nd) if D is None else D
 
 
 def _check_model(model, n_in: int, n_out: int, what: str) -> None:
@@ -50,20 +76,25 @@ class FirstPrinciples(Predictor):
 
     def __init__(self, plant, substeps: int | None = None):
         self.plant, self.nx, self.nu, self.n_out = plant, plant.nx, plant.nu, plant.nx
+        self.nd = plant.nd
         self.step = plant.casadi_step(substeps=substeps)
         self.label = f"first-principles {plant.name}"
 
-    def predict(self, x0, U):
-        d = ca.DM.zeros(self.plant.nd, 1)
+    @property
+    def d_nom(self) -> np.ndarray:
+        return np.asarray(self.plant.d_nom, dtype=float).reshape(self.nd)
+
+    def predict(self, x0, U, D=None):
+        D = D if D is not None else ca.repmat(ca.DM(self.d_nom).T, U.shape[0], 1)
         x, xs = x0, []
         for k in range(U.shape[0]):
-            x = self.step(x, U[k, :].T, d)
+            x = self.step(x, U[k, :].T, D[k, :].T)
             xs.append(x.T)
         return ca.vertcat(*xs)
 
     def step_function(self):
-        x, u = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu)
-        return ca.Function("period", [x, u], [self.step(x, u, ca.DM.zeros(self.plant.nd, 1))])
+        x, u, d = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu), ca.MX.sym("d", self.nd)
+        return _period([x, u, d], self.step(x, u, d))
 
     def trace(self, tr, x0, us):
         out = Sym(C.UNKNOWN, tuple(M.NONE for _ in tr.groups), S.UNKNOWN, f"{self.plant.name} dynamics")
@@ -72,34 +103,37 @@ class FirstPrinciples(Predictor):
 
 
 class OneStepModel(Predictor):
-    """The papers' formulation: x_(k+1) = last output of model([x_k, u_k] repeated over `window` sub-steps)."""
+    """The papers' formulation: x_(k+1) = last output of model([x_k, u_k(, d_k)] repeated over `window`
+    sub-steps); a model trained with `nd` measured disturbances as extra inputs takes them per step."""
 
-    def __init__(self, model, nx: int, nu: int, window: int | None = None):
-        _check_model(model, nx + nu, nx, "one-step predictor")
-        self.model, self.nx, self.nu, self.n_out = model, nx, nu, nx
+    def __init__(self, model, nx: int, nu: int, window: int | None = None, nd: int = 0):
+        _check_model(model, nx + nu + nd, nx, "one-step predictor")
+        self.model, self.nx, self.nu, self.n_out, self.nd = model, nx, nu, nx, int(nd)
         self.window = int(window or getattr(model, "window", None) or 1)
         self.f = to_casadi(model, window=self.window)
         self.label = f"{getattr(model, 'name', 'model')} one-step, prediction fed back"
 
-    def predict(self, x0, U):
+    def predict(self, x0, U, D=None):
         period = self.step_function()
+        D = _disturbances(D, U.shape[0], self.nd)
         x, xs = x0, []
         for k in range(U.shape[0]):
-            x = period(x, U[k, :].T)
+            x = call_period(period, x, U[k, :].T, D[k, :].T)
             xs.append(x.T)
         return ca.vertcat(*xs)
 
     def step_function(self):
-        x, u = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu)
-        row = ca.horzcat(x.T, u.T)
+        x, u, d = ca.MX.sym("x", self.nx), ca.MX.sym("u", self.nu), ca.MX.sym("d", self.nd)
+        row = ca.horzcat(x.T, u.T, d.T)
         y = self.f(ca.repmat(row, self.window, 1))[self.window - 1, :].T
-        return ca.Function("period", [x, u], [y])
+        return _period([x, u, d], y)
 
     def trace(self, tr, x0, us):
         x, outs = x0, []
+        ds = [tr.constant(f"d[{i}]") for i in range(self.nd)]
         for k, u in enumerate(us):
             tr.scope = f"horizon step {k + 1}: "
-            y = run_trace(self.model, tr, [x + u] * self.window)[-1]
+            y = run_trace(self.model, tr, [x + u + ds] * self.window)[-1]
             outs.append(y)
             x = [Sym(y.curvature, y.mono, y.sign, f"x̂_{k + 1}[{i}]") for i in range(self.nx)]
         tr.scope = ""
@@ -122,7 +156,7 @@ class HorizonModel(Predictor):
         self.f = to_casadi(model, window=1 if self.flat else horizon)
         self.label = f"{getattr(model, 'name', 'model')} over the horizon, no feedback ({kind})"
 
-    def predict(self, x0, U):
+    def predict(self, x0, U, D=None):
         if self.flat:
             y = self.f(ca.horzcat(x0.T, ca.vec(U.T).T))
             return ca.reshape(y, self.n_out, U.shape[0]).T

@@ -2,6 +2,8 @@
 
 - "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem).
 - "sqp": CasADi sqpmethod with the qrqp QP solver on the exact Hessian, convexified by eigenvalue reflection.
+- "rti" / "sqp-gn": real-time iterations on Gauss–Newton QPs, one per step or iterated to a tolerance
+  (`icctrl.mpc._rti`); the step is split into a preparation and a feedback phase.
 - "clarabel" / "osqp" / "ecos" / "scs": cvxpy epigraph form, only for problems the core certifies convex and
   whose model has an epigraph form; DPP-compiled once, each solve fills parameter values.
 """
@@ -18,8 +20,9 @@ from icctrl.errors import NotConvexError, UnknownNameError
 from icctrl.mpc._predictors import FirstPrinciples, HorizonModel
 
 CASADI_SOLVERS = ("ipopt", "sqp")
+RTI_SOLVERS = ("rti", "sqp-gn")
 CVXPY_SOLVERS = ("clarabel", "osqp", "ecos", "scs")
-SOLVERS = CASADI_SOLVERS + CVXPY_SOLVERS
+SOLVERS = RTI_SOLVERS + CASADI_SOLVERS + CVXPY_SOLVERS
 
 
 @dataclass
@@ -30,6 +33,9 @@ class SolveResult:
     iterations: int
     objective: float
     solve_time: float
+    prepare_time: float | None = None  # real-time iterations: linearisation and condensing [s]
+    feedback_time: float | None = None  # real-time iterations: QP for the measured state and checks [s]
+    model_gap: float | None = None  # real-time iterations: QP's first predicted state vs the model (scaled)
 
 
 class CasadiSolver:
@@ -106,12 +112,15 @@ class CvxpySolver:
         N, nu, nx = problem.N, problem.nu, problem.nx
         self.problem, self.name, self.time_limit = problem, solver.upper(), time_limit
         self.x0, self.u_prev = cp.Parameter(nx), cp.Parameter(nu)
+        self.u_ref = cp.Parameter((N, nu))
         self.lyap = cp.Parameter(nonneg=True)
         self.V = cp.Variable((N, nu))
         U = [problem.u_mid + cp.multiply(problem.u_half, self.V[k, :]) for k in range(N)]
         ep = to_cvxpy(pred.model, [cp.hstack([self.x0, U[k]]) for k in range(N)], wrt=list(range(nx, nx + nu)))
-        dv = [cp.multiply(1 / problem.u_half, U[k] - problem.u_ref) for k in range(N)]
+        dv = [cp.multiply(1 / problem.u_half, U[k] - self.u_ref[k, :]) for k in range(N)]
         J = cp.sum(ep.outputs) + sum(cp.sum(cp.multiply(problem.R, cp.square(d))) for d in dv)
+        if problem.linear_cost is not None:
+            J = J + cp.sum(cp.multiply(problem.linear_cost, self.V))
         cons = ep.constraints + [cp.abs(self.V) <= 1]
         if problem.du_max is not None:
             cons.append(cp.abs(U[0] - self.u_prev) <= problem.du_max)
@@ -151,9 +160,10 @@ class CvxpySolver:
 
     def solve(self, p: np.ndarray, v0: np.ndarray) -> SolveResult:
         pb = self.problem
-        nx, nu = pb.nx, pb.nu
-        self.x0.value, self.u_prev.value = p[:nx], p[nx:nx + nu]
-        self.lyap.value = max(float(p[2 * nx + nu]), 0.0)
+        nu = pb.nu
+        self.x0.value, self.u_prev.value = pb.block(p, "x0"), pb.block(p, "u_prev")
+        self.u_ref.value = pb.block(p, "u_ref")
+        self.lyap.value = max(float(pb.block(p, "lyap_bound")[0]), 0.0)
         self.V.value = v0[: pb.N * nu].reshape(nu, pb.N).T
         t0 = time.perf_counter()
         try:
@@ -182,6 +192,11 @@ class CvxpySolver:
 def make_solver(problem, solver: str, **options):
     """Compile `problem` for the named solver."""
     name = str(solver).lower()
+    if name in RTI_SOLVERS:
+        from icctrl.mpc._rti import RTISolver
+
+        options.pop("expand", None)
+        return RTISolver(problem, name, **options)
     if name in CASADI_SOLVERS:
         return CasadiSolver(problem, name, **options)
     if name in CVXPY_SOLVERS:

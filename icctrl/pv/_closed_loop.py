@@ -34,8 +34,9 @@ def _stats(ms: list[float]) -> dict:
 
 def run_pv(quick: bool = False, n_steps: int | None = None, minutes: int | None = None, seed: int = 0,
            horizon: int | None = None, spec: ModelSpec | None = None, load_fraction: float = 0.5,
-           cache: bool = True, controllers=CONTROLLERS) -> dict:
-    """Simulate every controller on the same weather; energies, bound violations and solve times."""
+           cache: bool = True, controllers=CONTROLLERS, solver: str = "rti") -> dict:
+    """Simulate every controller on the same weather; energies, bound violations and solve times. `solver`:
+    the RTO engine ("rti", one Gauss–Newton QP per period, or "ipopt", converged)."""
     from plants.pv_converter import PVConverter
 
     n_steps = int(n_steps or (12 if quick else 300))
@@ -65,7 +66,7 @@ def run_pv(quick: bool = False, n_steps: int | None = None, minutes: int | None 
             ctl = PerturbObserve()
         else:
             ctl = DutyRTO(plant, models.get(name), horizon=horizon, v_max=v_max, window=spec.window,
-                          label=name.replace("_", ""))
+                          label=name.replace("_", ""), solver=solver)
             out["certificates"][name] = {"horizon": summary(ctl.certificate()),
                                          "one_step": summary(rto_certificate(models.get(name), 1, spec.window,
                                                                              plant))}
@@ -101,7 +102,8 @@ def run_pv(quick: bool = False, n_steps: int | None = None, minutes: int | None 
         ratio = med["lstm"]["median"] / med["iclstm"]["median"]
     out["ratio_iclstm_vs_lstm"] = ratio
     out["paper_ratio"] = PAPER_RATIO
-    out["setup"] = {"n_steps": n_steps, "dt_s": plant.dt, "horizon": horizon, "v_max": v_max, "i_L": plant.i_L,
+    out["setup"] = {"solver": solver, "n_steps": n_steps,
+                    "dt_s": plant.dt, "horizon": horizon, "v_max": v_max, "i_L": plant.i_L,
                     "minutes": minutes, "seed": seed, "quick": quick, "weather": D.tolist(),
                     "models": replace(spec).__dict__}
     return out

@@ -8,7 +8,9 @@ where ΔE_N = ½C(v̂_pv,N² − v_pv,0²) + ½L(î_s,N² − i_s,0²) is the ch
 with the converter predicted either by a learned one-step model (inputs [v_pv, i_s, u, G, T_c], exported by
 `to_casadi`, the prediction fed back) or by the plant's RK4 twin. The bus buffer voltage is the charge
 balance v̂_c,k+1 = v̂_c,k + dt·(î_s,k+1 − i_L)/C_b (affine in î_s, so it carries the model's curvature).
-Solved by Ipopt (CasADi nlpsol), warm-started with the shifted previous plan.
+Solved by the real-time engine of `icctrl.mpc` (solver "rti", the default: one QP per period on a
+Gauss–Newton Hessian, here the rate penalty's 2ρDᵀD plus a small damping, the energy terms linearised) or by
+Ipopt ("ipopt", exact Hessian, the converged reference); both warm-started with the shifted previous plan.
 """
 
 from __future__ import annotations
@@ -21,12 +23,34 @@ import numpy as np
 
 from icctrl.convexity import Certificate, Tracer, run_trace, summarize
 from icctrl.convexity._lattice import S
-from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.errors import InvalidValueError, ShapeError, UnknownNameError
 from icctrl.export import to_casadi
 
 IPOPT = {"ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes", "ipopt.max_iter": 60,
          "ipopt.tol": 1e-6, "ipopt.acceptable_tol": 1e-4, "ipopt.warm_start_init_point": "yes",
          "ipopt.mu_init": 1e-3}
+
+
+PV_SOLVERS = ("rti", "ipopt")
+#: Damping of the RTO's Gauss–Newton Hessian, relative to the rate penalty 2ρ: the energy terms are linear in
+#: the predictions, so without it a step would go from bound to bound.
+DAMPING = 0.5
+
+
+class _DutyQP:
+    """The duty RTO as the real-time engine reads a problem: decision U, parameters (x0, d, u_prev), objective,
+    constraints, bounds, and its Gauss–Newton Hessian 2ρDᵀD + damping (D: first differences incl. u_prev)."""
+
+    class predictor:  # noqa: N801 - the engine asks a problem's predictor what it predicts
+        kind = "cost"
+
+    def __init__(self, nlp: dict, N: int, lo: float, hi: float, v_max: float, rho: float):
+        self.w, self.p, self.J, self.g = nlp["x"], nlp["p"], nlp["f"], nlp["g"]
+        self.N, self.nu, self.n_states, self.shooting = N, 1, 0, "single"
+        self.lbw, self.ubw = np.full(N, lo), np.full(N, hi)
+        self.lbg, self.ubg = np.full(N, -np.inf), np.full(N, v_max)
+        D = np.eye(N) - np.eye(N, k=-1)
+        self.gn_hessian = 2 * rho * (D.T @ D) + DAMPING * 2 * max(rho, 1e-3) * np.eye(N)
 
 
 @dataclass
@@ -45,7 +69,7 @@ class DutyRTO:
     RK4 twin); `solve(x, d, u_prev)` only fills in parameters."""
 
     def __init__(self, plant, model=None, horizon: int = 8, v_max: float | None = None, rho: float = 2.0,
-                 window: int = 2, rk4_substeps: int = 4, label: str | None = None):
+                 window: int = 2, rk4_substeps: int = 4, label: str | None = None, solver: str = "rti"):
         if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
             raise InvalidValueError(f"horizon must be a positive integer, got {horizon!r}")
         self.plant, self.model, self.N, self.window = plant, model, int(horizon), int(window)
@@ -74,8 +98,18 @@ class DutyRTO:
             g.append(v_c)
         stored = 0.5 * plant.C * (x[0] ** 2 - x0[0] ** 2) + 0.5 * plant.L * (x[1] ** 2 - x0[1] ** 2)
         J = J - stored / e_ref
+        if solver not in PV_SOLVERS:
+            raise UnknownNameError(f"unknown PV RTO solver {solver!r}; choose one of {PV_SOLVERS}")
+        self.solver_name = solver
         nlp = {"x": U, "p": ca.vertcat(x0, d, up), "f": J, "g": ca.vertcat(*g)}
-        self.solver = ca.nlpsol("rto_" + self.label.replace("-", ""), "ipopt", nlp, IPOPT)
+        if solver == "ipopt":
+            self.solver = ca.nlpsol("rto_" + self.label.replace("-", ""), "ipopt", nlp, IPOPT)
+        else:
+            from icctrl.mpc._rti import RTISolver
+
+            lo, hi = float(plant.u_lb[0]), float(plant.u_ub[0])
+            self.qp = _DutyQP(nlp, self.N, lo, hi, self.v_max, self.rho)
+            self.solver = RTISolver(self.qp, "rti", derivatives="sx" if model is None else "mx")
         self.plan = None
 
     def _step(self, substeps: int):
@@ -98,16 +132,25 @@ class DutyRTO:
         lo, hi = float(self.plant.u_lb[0]), float(self.plant.u_ub[0])
         guess = np.full(self.N, u_prev) if self.plan is None else np.r_[self.plan[1:], self.plan[-1]]
         t0 = time.perf_counter()
-        sol = self.solver(x0=np.clip(guess, lo, hi), p=np.r_[x, d, u_prev], lbx=lo, ubx=hi, ubg=self.v_max)
-        ms = (time.perf_counter() - t0) * 1e3
-        st = self.solver.stats()
-        plan = np.array(sol["x"]).reshape(-1)
-        ok = bool(st.get("success", False)) and np.all(np.isfinite(plan))
+        if self.solver_name == "ipopt":
+            sol = self.solver(x0=np.clip(guess, lo, hi), p=np.r_[x, d, u_prev], lbx=lo, ubx=hi, ubg=self.v_max)
+            ms = (time.perf_counter() - t0) * 1e3
+            st = self.solver.stats()
+            plan = np.array(sol["x"]).reshape(-1)
+            ok, status = bool(st.get("success", False)) and np.all(np.isfinite(plan)), str(st.get("return_status"))
+        else:
+            res = self.solver.solve(np.r_[x, d, u_prev], np.clip(guess, lo, hi))
+            ms = (time.perf_counter() - t0) * 1e3
+            plan, status = res.v, res.status
+            ok = res.ok and np.all(np.isfinite(plan)) and np.all(plan >= lo - 1e-6) and np.all(plan <= hi + 1e-6)
+            plan = np.clip(plan, lo, hi)
         if ok:
             self.plan = plan
         else:  # hold the last duty: the plant keeps running while the solver fails
             plan, self.plan = np.full(self.N, u_prev), None
-        return Solve(float(np.clip(plan[0], lo, hi)), plan, ms, str(st.get("return_status", "")), ok)
+            if self.solver_name == "rti":
+                self.solver.reset()
+        return Solve(float(np.clip(plan[0], lo, hi)), plan, ms, status, ok)
 
     def certificate(self) -> dict:
         """Certificates of the objective, the constraints and the whole problem in the duty plan."""

@@ -1,10 +1,11 @@
 """Checkpoints: one torch file of tensors and plain values only, read back with `weights_only=True`.
 
 A checkpoint holds the weights (state_dict of the Scaled wrapper), the architecture config, the scalers,
-input/output names, the training config, the dataset hash and meta, metrics, the certificate, the package
-version and a format version. Nothing in it is an arbitrary Python object, so the restricted unpickler of
-`torch.load(..., weights_only=True)` reads it; anything else (a pickle that would run code, a truncated or
-corrupt file, another format) is refused with CheckpointError before any code of the file runs.
+input/output names, the training config, the dataset hash and meta, metrics, the certificate, the training
+region (where the model is valid), the package version and a format version. Nothing in it is an arbitrary
+Python object, so the restricted unpickler of `torch.load(..., weights_only=True)` reads it; anything else
+(a pickle that would run code, a truncated or corrupt file, another format) is refused with CheckpointError
+before any code of the file runs.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ def plain(obj: Any) -> Any:
         return json.loads(json.dumps(obj, default=json_default, allow_nan=True))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint metadata is not plain data: {exc}") from exc
+
+
+def training_region(ds) -> dict | None:
+    """The plain-data training region of a dataset (box + k-NN test, see `icctrl.data.TrainingRegion`), or None
+    when the dataset does not say which inputs are states; old checkpoints without one still load."""
+    from icctrl.data import TrainingRegion
+    from icctrl.errors import DataError
+
+    try:
+        return TrainingRegion.from_dataset(ds).to_dict()
+    except DataError:
+        return None
 
 
 def make_checkpoint(

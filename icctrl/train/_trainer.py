@@ -270,7 +270,7 @@ class Trainer:
             m.input_names, m.output_names = names_in, names_out
         metrics = self._metrics(model, wrapped, st, stopped, device)
         cert = certify(wrapped, wrt=cfg.certify_wrt)
-        extra = {}
+        extra = {"region": ck.training_region(ds)}
         if getattr(model, "recurrent", False):
             extra["certificate_per_step"] = certify(wrapped, wrt=cfg.certify_wrt, per_step=True).to_dict()
         dataset = {

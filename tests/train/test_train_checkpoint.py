@@ -135,3 +135,11 @@ def test_checkpoint_bytes_do_not_depend_on_the_file_name(saved, tmp_path):
     res, path = saved
     a, b = res.save(tmp_path / "one.pt"), res.save(tmp_path / "sub" / "two.pt")
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_checkpoint_stores_the_training_region(saved, tiny_dataset):
+    from icctrl.data import TrainingRegion
+
+    region = TrainingRegion.from_dict(checkpoint_info(saved[1])["region"])
+    x = tiny_dataset.arrays("train", scaled=False)[0][:, 0, :2]
+    assert region.contains(x).all() and not region.contains([[0.5, 900.0]]).any()

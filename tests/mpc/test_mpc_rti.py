@@ -1,0 +1,174 @@
+"""Real-time iterations: the interval linearisation equals CasADi AD of the whole problem, RTI tracks converged
+Ipopt in closed loop, sqp-gn converges to Ipopt's solution, both QP forms agree, and a bad iterate falls back."""
+
+import numpy as np
+import pytest
+
+import icctrl
+from icctrl.errors import InvalidValueError, UnknownNameError
+from icctrl.mpc import SUCCESS, Controller, FirstPrinciples, OneStepModel, run_episode
+from icctrl.mpc._defaults import CSTR_R, CSTR_SETTLE, cstr_problem, default_controller
+from icctrl.mpc._derivatives import digest
+from icctrl.mpc._linearise import GenericLinearisation, IntervalLinearisation
+from icctrl.mpc._rti import RTISolver
+from plants import CSTR
+
+PLANT = CSTR()
+X0 = PLANT.from_deviation(np.array([0.75, -40.0]))
+
+
+@pytest.fixture(scope="module")
+def fp_problem():
+    return cstr_problem(FirstPrinciples(PLANT), horizon=6)
+
+
+@pytest.fixture(scope="module")
+def iclstm_problem():
+    m = icctrl.load_default("cstr", "iclstm").double().eval()
+    return cstr_problem(OneStepModel(m, 2, 2, window=5), horizon=4)
+
+
+def _point(pb, seed=0):
+    rng = np.random.default_rng(seed)
+    w = np.concatenate([rng.uniform(-1, 1, pb.N * pb.nu), rng.normal(0, 0.3, pb.n_states), [0.2] * pb.n_slack])
+    return w, pb.parameters(PLANT.x_ss + [0.3, 10.0], PLANT.u_ss, bias=[0.01, 0.5])
+
+
+@pytest.mark.parametrize("which", ["fp_problem", "iclstm_problem"])
+def test_interval_linearisation_equals_ad_of_the_whole_problem(which, request):
+    pb = request.getfixturevalue(which)
+    w, p = _point(pb)
+    a = GenericLinearisation(pb, "mx", hessian=False)(w, p)
+    b = IntervalLinearisation(pb, "mx", hessian=False)(w, p)
+    for key in ("J", "g", "grad", "G", "Gp"):
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-9, atol=1e-10, err_msg=key)
+    assert np.abs(b["G"][: pb.n_states, pb.N * pb.nu: pb.N * pb.nu + pb.n_states]).max() > 0  # dynamics rows
+    sx = IntervalLinearisation(pb, "sx", hessian=False)(w, p)
+    np.testing.assert_allclose(sx["G"], a["G"], rtol=1e-9, atol=1e-10)
+
+
+def test_rti_closed_loop_tracks_converged_ipopt(fp_problem):
+    costs = {}
+    for solver in ("ipopt", "rti"):
+        ep = run_episode(PLANT, Controller(fp_problem, solver), X0, 25, Q=PLANT.P, R=CSTR_R,
+                         settle_tol=CSTR_SETTLE)
+        assert ep.settled and all(i["success"] for i in ep.infos), solver
+        costs[solver] = ep.cost
+        if solver == "rti":
+            for info in ep.infos:
+                assert info["prepare_time"] > 0 and info["feedback_time"] > 0
+                assert info["solve_time"] == pytest.approx(info["prepare_time"] + info["feedback_time"])
+                assert info["iterations"] == 1 and 0 <= info["model_gap"] < 0.05  # one QP, a small linearisation gap
+    assert costs["rti"] == pytest.approx(costs["ipopt"], rel=0.01)
+
+
+def test_prepare_runs_between_steps_and_feedback_uses_the_measured_state(fp_problem):
+    ctrl = Controller(fp_problem, "rti")
+    ctrl.step(X0)
+    assert not ctrl.backend.prepared
+    ctrl.prepare()
+    assert ctrl.backend.prepared
+    x1 = PLANT.step(X0, ctrl._u_last)
+    u, info = ctrl.step(x1)
+    assert info["status"] == SUCCESS
+    # the same step linearised at the measured state instead of the predicted one: equal to second order
+    ref = Controller(fp_problem, "rti")
+    ref.step(X0)
+    u2, _ = ref.step(x1)
+    np.testing.assert_allclose(u, u2, rtol=1e-3)
+
+
+@pytest.mark.parametrize("which", ["fp_problem", "iclstm_problem"])
+def test_sqp_gn_converges_to_the_ipopt_solution(which, request):
+    pb = request.getfixturevalue(which)
+    x = PLANT.from_deviation(np.array([-1.5, 70.0])) if which == "fp_problem" else X0
+    u_ip, i_ip = Controller(pb, "ipopt", tol=1e-10).step(x)
+    u_gn, i_gn = Controller(pb, "sqp-gn", tol=1e-9, max_iter=100).step(x)
+    assert i_gn["success"] and i_gn["iterations"] > 1
+    np.testing.assert_allclose(i_gn["plan"], i_ip["plan"], rtol=1e-4, atol=1e-4 * np.abs(PLANT.u_ub).max())
+
+
+def test_condensed_and_sparse_qps_give_the_same_step(fp_problem):
+    w, p = _point(fp_problem)
+    out = {}
+    for qp, plugin in (("condensed", "daqp"), ("condensed", "qrqp"), ("sparse", "piqp"), ("sparse", "osqp")):
+        s = RTISolver(fp_problem, "rti", qp=qp, qp_solver=plugin)
+        s.prepare(w, p)
+        out[(qp, plugin)] = s.feedback(p)
+        assert out[(qp, plugin)][1], (qp, plugin, out[(qp, plugin)][2])
+    ref = out[("condensed", "daqp")][0]
+    for key, r in out.items():
+        np.testing.assert_allclose(r[0][: fp_problem.N * 2], ref[: fp_problem.N * 2], atol=2e-5, err_msg=str(key))
+
+
+def test_inconsistent_linearisation_falls_back(fp_problem):
+    """A gap between the QP's prediction and the model above the tolerance is never applied."""
+    ctrl = Controller(fp_problem, "rti", consistency_tol=1e-12)
+    ctrl.backend.consistency = lambda w, p: 1e-3  # a linearisation 1e-3 away from the model
+    u, info = ctrl.step(X0)
+    assert not info["success"] and info["status"] == "fallback_hold"
+    assert info["solver_status"].startswith("model_inconsistent")
+    np.testing.assert_allclose(u, PLANT.u_ss)
+
+
+def test_failed_qp_is_never_applied(fp_problem):
+    ctrl = Controller(fp_problem, "rti")
+    ctrl.step(X0)
+    ctrl.backend.qp.solve = lambda *a: (np.full(ctrl.backend.qp.n, np.nan), False, "MAX_ITER", 5)
+    u, info = ctrl.step(X0)
+    assert info["status"] == "fallback_shifted" and not info["success"]
+
+
+def test_bad_options_are_named():
+    pb = cstr_problem(FirstPrinciples(PLANT), horizon=3)
+    with pytest.raises(UnknownNameError, match="dense"):
+        RTISolver(pb, "rti", qp="dense")
+    with pytest.raises(UnknownNameError, match="nope"):
+        RTISolver(pb, "rti", qp_solver="nope")
+    with pytest.raises(UnknownNameError, match="jit"):
+        RTISolver(pb, "rti", derivatives="jit")
+    with pytest.raises(InvalidValueError, match="consistency_tol"):
+        RTISolver(pb, "rti", consistency_tol=-1.0)
+    single = cstr_problem(FirstPrinciples(PLANT), horizon=3, shooting="single")
+    with pytest.raises(InvalidValueError, match="multiple shooting"):
+        RTISolver(single, "rti")
+
+
+def test_codegen_derivatives_are_compiled_once_and_cached(tmp_path, monkeypatch, fp_problem):
+    monkeypatch.setenv("ICCTRL_CACHE", str(tmp_path))
+    w, p = _point(fp_problem)
+    lin = IntervalLinearisation(fp_problem, "codegen", hessian=False)
+    libs = sorted((tmp_path / "codegen").glob("*.so"))
+    assert len(libs) == 1 and digest(lin.period.f) != ""
+    mtime = libs[0].stat().st_mtime_ns
+    again = IntervalLinearisation(fp_problem, "codegen", hessian=False)
+    assert [x.stat().st_mtime_ns for x in (tmp_path / "codegen").glob("*.so")] == [mtime]
+    ref = IntervalLinearisation(fp_problem, "mx", hessian=False)(w, p)
+    np.testing.assert_allclose(again(w, p)["G"], ref["G"], rtol=1e-10, atol=1e-12)
+
+
+def test_learned_state_models_default_to_rti():
+    ctrl = default_controller("cstr", "iclstm", horizon=3, lyapunov=False)
+    assert ctrl.solver_name == "rti" and isinstance(ctrl.backend, RTISolver)
+    assert default_controller("cstr", "iclstm", solver="ipopt", horizon=3).solver_name == "ipopt"
+    u, info = ctrl.step(X0)
+    assert info["success"] and {"prepare_time", "feedback_time"} <= set(info)
+
+
+def test_interval_linearisation_with_measured_disturbances():
+    """A period (x, u, d) with measured disturbances: d enters through the parameters, exactly."""
+    from icctrl.mpc import controller
+    from plants.pv_converter import PVConverter
+
+    pv = PVConverter()
+    pb = controller(pv, "first_principles", horizon=3, solver="rti").problem
+    assert pb.nd == 2 and pb.period_fn.n_in() == 3
+    rng = np.random.default_rng(1)
+    w = np.concatenate([rng.uniform(-1, 1, pb.N * pb.nu), rng.normal(0, 0.1, pb.n_states), [0.1] * pb.n_slack])
+    p = pb.parameters(pv.x_ss, pv.u_ss, d=[[800.0, 40.0], [700.0, 41.0], [600.0, 42.0]])
+    a = GenericLinearisation(pb, "mx", hessian=False)(w, p)
+    b = IntervalLinearisation(pb, "mx", hessian=False)(w, p)
+    for key in ("g", "G", "Gp"):
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-8, atol=1e-9 * np.abs(a[key]).max(), err_msg=key)
+    d_cols = slice(*[pb.layout["d"][0] + k for k in (0, 6)])
+    assert np.abs(b["Gp"][:, d_cols]).max() > 0  # the disturbances do move the dynamics rows
