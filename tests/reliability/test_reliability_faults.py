@@ -132,7 +132,7 @@ def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, nati
             assert info["solver_status"].startswith("time_limit")
     assert ctrl.stats["failures"] == 2
     if native:  # the back-end stops by itself too, not only the step's deadline
-        p = ctrl.problem.parameters(X0, None, None, np.zeros(2))
+        p = ctrl.problem.parameters(X0)
         v0 = ctrl.problem.cold_start(p)  # through the controller's solve thread: never two solves at once
         res = ctrl._thread.run(lambda: ctrl.backend.solve(p, v0), 60.0)
         assert not res.ok and native in res.status
