@@ -171,8 +171,12 @@ class JKO:
             return sum(term.value(ys, c, self._gen) for term, c in zip(terms, self.critics_))
 
     # -- the flow ------------------------------------------------------------------------------------------------
-    def run(self, x0, steps: int) -> JKOResult:
-        """`steps` JKO steps from the particles x0 (n, d); returns steps + 1 numpy arrays, entry 0 is x0 itself."""
+    def run(self, x0, steps: int, callback=None) -> JKOResult:
+        """`steps` JKO steps from the particles x0 (n, d); returns steps + 1 numpy arrays, entry 0 is x0 itself.
+
+        `callback(k, jko, particles, value)`, when given, runs after step k (0-based) with its particles and F's
+        estimate, while the step's critics and reference laws are still those of that step.
+        """
         steps = _positive_int("steps", steps)
         if not isinstance(x0, np.ndarray):
             raise ShapeError(f"x0 must be a numpy array of shape (n, d), got {type(x0).__name__}")
@@ -206,5 +210,7 @@ class JKO:
                     x = torch.cat([self.maps_[-1](c) for c in torch.split(x, _CHUNK)])
                 particles.append(x.cpu().numpy().astype(x0.dtype if x0.dtype.kind == "f" else np.float64))
                 bar.set_postfix(step=k + 1, F=f"{values[-1]:.4g}", s=f"{seconds[-1]:.1f}")
+                if callback is not None:
+                    callback(k, self, particles[-1], values[-1])
         self.result_ = JKOResult(particles, self.step_size, seconds, values, str(self.device), certs)
         return self.result_
