@@ -15,7 +15,7 @@ def _common(p: argparse.ArgumentParser, steps: int, step_size: float, particles:
     p.add_argument("--steps", type=int, default=steps, help="JKO steps")
     p.add_argument("--step-size", type=float, default=step_size, help="JKO step size a")
     p.add_argument("--particles", type=int, default=particles, help="particles in x0 (and in the result)")
-    p.add_argument("--iters", type=int, default=400, help="map updates per JKO step")
+    p.add_argument("--iters", type=int, default=200, help="map updates per JKO step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")

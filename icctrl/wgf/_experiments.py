@@ -86,7 +86,7 @@ def porous_run(dim: int, *, t0: float = 1e-3, step_size: float = 5e-4, steps: in
             "seconds_per_step": res.seconds_per_step, "device": res.device}
 
 
-def timing_run(dims=(2, 6, 12, 16, 32), *, steps: int = 3, iters: int = 400, seed: int = 0, **jko) -> dict:
+def timing_run(dims=(2, 6, 12, 16, 32), *, steps: int = 3, iters: int = 200, seed: int = 0, **jko) -> dict:
     """Median wall time of a JKO step of the OU problem at each d (same iterations, batch and networks)."""
     rows = []
     for d in dims:

@@ -63,7 +63,7 @@ class JKO:
     """
 
     def __init__(self, functional: Functional, step_size: float, *, seed: int = 0, device: str = "auto",
-                 verbose: bool = False, map: str = "mlp", hidden: int = 64, layers: int = 3, iters: int = 400,
+                 verbose: bool = False, map: str = "mlp", hidden: int = 64, layers: int = 3, iters: int = 200,
                  inner_iters: int = 3, batch_size: int = 512, lr: float = 2e-3, critic_lr: float = 2e-3,
                  critic_hidden: int = 64, warm_start: bool = True):
         if not isinstance(functional, Functional):
