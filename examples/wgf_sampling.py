@@ -1,5 +1,5 @@
-"""Sample a two-moons-like target ∝ exp(−V) by the JKO flow of KL(· ‖ target) from a standard normal, and plot
-the particles after each few steps (writes icctrl-out/wgf_sampling.png).
+"""Sample a ring-shaped target ∝ exp(−V) with two heavier ends by the JKO flow of KL(· ‖ target) from a
+standard normal, and plot the particles after a few of the steps (writes icctrl-out/wgf_sampling.png).
 
     python examples/wgf_sampling.py
 """
@@ -16,7 +16,7 @@ from icctrl.wgf import JKO, KL
 
 
 def potential(x: torch.Tensor) -> torch.Tensor:
-    """A bent ring: V(x) = (‖x‖ − 2)²/0.08 − log-sum of two bumps at (±2, 0); any torch (n, d) → (n,) works."""
+    """A ring: V(x) = (‖x‖ − 2)²/0.08 − log Σ exp(−‖x − c‖²/2), c = (±2, 0); any torch (n, d) → (n,) works."""
     r = x.norm(dim=1)
     bumps = torch.logsumexp(torch.stack([-((x - c) ** 2).sum(1) / 2 for c in (torch.tensor([2.0, 0.0]),
                                                                               torch.tensor([-2.0, 0.0]))]), 0)
