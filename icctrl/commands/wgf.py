@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
             dims = [int(v) for v in args.dims.split(",")]
         except ValueError:
             raise InvalidValueError(f"--dims must be comma-separated integers, got {args.dims!r}") from None
-        out = E.timing_run(dims, steps=args.steps, iters=args.iters, seed=args.seed, device=args.device,
-                           verbose=not args.quiet)
+        out = E.timing_run(dims, steps=args.steps, iters=args.iters, step_size=args.step_size,
+                           particles=args.particles, seed=args.seed, device=args.device, verbose=not args.quiet)
         for r in out["rows"]:
             print(f"d = {r['dim']:>3}: {r['seconds_per_step']:.2f} s per JKO step ({args.iters} map updates)")
     elif args.problem == "ou":

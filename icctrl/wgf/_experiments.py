@@ -86,13 +86,15 @@ def porous_run(dim: int, *, t0: float = 1e-3, step_size: float = 5e-4, steps: in
             "seconds_per_step": res.seconds_per_step, "device": res.device}
 
 
-def timing_run(dims=(2, 6, 12, 16, 32), *, steps: int = 3, iters: int = 200, seed: int = 0, **jko) -> dict:
+def timing_run(dims=(2, 6, 12, 16, 32), *, steps: int = 3, iters: int = 200, step_size: float = 0.05,
+               particles: int = 20_000, seed: int = 0, **jko) -> dict:
     """Median wall time of a JKO step of the OU problem at each d (same iterations, batch and networks)."""
-    rows = []
+    rows, device = [], None
     for d in dims:
         prob = ou_problem(d, seed=seed)
-        x0 = np.random.default_rng(seed + 1).standard_normal((20_000, d)).astype(np.float32)
-        res = JKO(KL(prob.potential), 0.05, seed=seed, iters=iters, **jko).run(x0, steps)
+        x0 = np.random.default_rng(seed + 1).standard_normal((particles, d)).astype(np.float32)
+        res = JKO(KL(prob.potential), step_size, seed=seed, iters=iters, **jko).run(x0, steps)
         rows.append({"dim": d, "seconds_per_step": res.seconds_per_step, "seconds": res.seconds})
-    return {"steps": steps, "iters": iters, "rows": rows, "device": str(res.device)}
-
+        device = res.device
+    return {"steps": steps, "iters": iters, "step_size": step_size, "particles": particles, "rows": rows,
+            "device": device}
