@@ -5,11 +5,12 @@
 Test problems with exact laws: `ou_problem` (Ornstein–Uhlenbeck), `HeatProblem`, `Barenblatt` (porous medium).
 """
 
+from icctrl.wgf._barenblatt import Barenblatt
 from icctrl.wgf._functionals import KL, Entropy, Functional, InteractionEnergy, PorousMedium, PotentialEnergy, Sum
 from icctrl.wgf._gaussian import HeatProblem, OUProblem, fit_gaussian, ou_problem, symkl_gaussian
 from icctrl.wgf._jko import JKO, JKOResult
 from icctrl.wgf._maps import MAPS, ICNNMap, ResidualMap
 
 __all__ = ["JKO", "JKOResult", "Functional", "Sum", "KL", "Entropy", "PorousMedium", "PotentialEnergy",
-           "InteractionEnergy", "MAPS", "ResidualMap", "ICNNMap", "ou_problem", "OUProblem", "HeatProblem",
-           "fit_gaussian", "symkl_gaussian"]
+           "InteractionEnergy", "Barenblatt", "MAPS", "ResidualMap", "ICNNMap", "ou_problem", "OUProblem",
+           "HeatProblem", "fit_gaussian", "symkl_gaussian"]

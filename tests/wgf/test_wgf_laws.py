@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from icctrl.errors import InvalidValueError, ShapeError
-from icctrl.wgf import HeatProblem, fit_gaussian, ou_problem, symkl_gaussian
-from icctrl.wgf._barenblatt import Barenblatt
+from icctrl.wgf import Barenblatt, HeatProblem, fit_gaussian, ou_problem, symkl_gaussian
 
 
 def test_ou_law_starts_at_standard_normal_and_relaxes_to_target():
