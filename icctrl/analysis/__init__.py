@@ -1,0 +1,1 @@
+"""Network analysis: space folds (activation patterns, χ, CantorNet) and the neural tangent kernel."""
