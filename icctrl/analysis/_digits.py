@@ -16,8 +16,11 @@ from icctrl.errors import InvalidValueError
 
 def digits_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test): the 1797 digits (shipped with scikit-learn), pixels in [0, 1], 75/25."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError("the digits study needs scikit-learn: pip install 'icctrl[analysis]'") from exc
 
     d = load_digits()
     xtr, xte, ytr, yte = train_test_split(d.data / 16.0, d.target, test_size=0.25, stratify=d.target,
