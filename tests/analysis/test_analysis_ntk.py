@@ -1,7 +1,9 @@
 """NTK: the closed forms against quadrature and exact values, the empirical kernel against the analytic one,
 the two empirical methods against each other, and the GD predictions against the dynamics they solve."""
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,17 @@ def _relu_moments_by_quadrature(k, q1, q2):
 def test_relu_step_matches_quadrature(k, q1, q2):
     kk, dk = relu_step(np.array(k), np.array(q1), np.array(q2))
     assert (float(kk), float(dk)) == pytest.approx(_relu_moments_by_quadrature(k, q1, q2), rel=1e-7, abs=1e-10)
+
+
+def test_analytic_matches_neural_tangents_stax():
+    # Values computed by neural-tangents 0.6.5 (stax, float64): tests/analysis/data/make_stax_reference.py
+    ref = json.loads((Path(__file__).parent / "data" / "stax_reference.json").read_text())
+    for c in ref["cases"]:
+        nngp, ntk = analytic_ntk(ref["x1"], ref["x2"], c["depth"], c["w_std"], c["b_std"])
+        assert nngp == pytest.approx(np.array(c["nngp"]), rel=1e-12, abs=1e-14)
+        assert ntk == pytest.approx(np.array(c["ntk"]), rel=1e-12, abs=1e-14)
+    nngp, _ = analytic_ntk(ref["x1"], ref["x2"], 2, 1.0, 0.0)
+    assert not nngp == pytest.approx(np.array(ref["cases"][1]["nngp"]), rel=1e-3)  # the check can fail
 
 
 def test_identical_points_have_exact_closed_form():
