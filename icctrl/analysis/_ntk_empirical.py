@@ -46,7 +46,7 @@ class NTKMLP(nn.Module):
         return h
 
 
-def _check(model: nn.Module, x, what: str, dtype: torch.dtype) -> torch.Tensor:
+def _check(x, what: str, dtype: torch.dtype) -> torch.Tensor:
     t = torch.as_tensor(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64))
     if t.dim() < 2 or t.shape[0] == 0:
         raise ShapeError(f"{what} must be (points, ...) with at least one point, got shape {tuple(t.shape)}")
@@ -77,8 +77,8 @@ def empirical_ntk(model: nn.Module, x1, x2=None, mode: str = "trace", method: st
     dtype = dtype or p0.dtype
     params = {k: v.detach().to(dtype) for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in model.named_buffers()}
-    a = _check(model, x1, "x1", dtype)
-    b = a if x2 is None else _check(model, x2, "x2", dtype)
+    a = _check(x1, "x1", dtype)
+    b = a if x2 is None else _check(x2, "x2", dtype)
 
     def f(p, x):  # one point → its k outputs
         return functional_call(model, (p, buffers), (x.unsqueeze(0),)).reshape(-1)
