@@ -76,7 +76,8 @@ def test_chi_of_patterns_by_hand():
 
 
 @pytest.mark.parametrize("name,kw,shape", [("icnn", {}, (3,)), ("icrnn", {}, (4, 3)), ("iclrnn", {}, (4, 3)),
-                                           ("picnn", {"convex_inputs": [0, 1]}, (3,))])
+                                           ("picnn", {"convex_inputs": [0, 1]}, (3,)),
+                                           ("iclstm", {}, (4, 3))])
 def test_works_on_icctrl_relu_models(name, kw, shape):
     torch.manual_seed(0)
     model = build(name, n_in=3, n_out=2, hidden=16, layers=2, **kw)
