@@ -22,7 +22,8 @@ PIECEWISE_LINEAR = frozenset({"relu", "relu_", "leaky_relu", "leaky_relu_"})
 
 @dataclass(frozen=True)
 class ActivationPatterns:
-    """`bits[i, j]`: unit j is on (pre-activation > 0) at input i; `layers`: (name, units) of each ReLU call."""
+    """`bits[i, j]`: unit j is on (pre-activation > 0) at input i; `layers`: (label, units) of each ReLU call in
+    the order of the forward pass, the label naming the innermost module that made the call and the call's index."""
 
     bits: torch.Tensor
     layers: tuple[tuple[str, int], ...]
@@ -37,7 +38,15 @@ class _Recorder(TorchFunctionMode):
 
     def __init__(self, batch: int):
         super().__init__()
-        self.batch, self.bits, self.layers = batch, [], []
+        self.batch, self.bits, self.layers, self.scope = batch, [], [], []
+
+    def enter(self, label: str):
+        def hook(module, args) -> None:
+            self.scope.append(label)
+        return hook
+
+    def leave(self, module, args, out) -> None:
+        self.scope.pop()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -48,7 +57,8 @@ class _Recorder(TorchFunctionMode):
                 raise ShapeError(f"{name} call #{len(self.layers)} has input shape {tuple(pre.shape)}, whose first "
                                  f"dimension is not the batch of {self.batch} points")
             self.bits.append((pre.detach() > 0).reshape(self.batch, -1))
-            self.layers.append((f"{name} #{len(self.layers)}", int(self.bits[-1].shape[1])))
+            where = self.scope[-1] if self.scope else ""
+            self.layers.append((f"{where or 'model'}: {name} #{len(self.layers)}", int(self.bits[-1].shape[1])))
         return func(*args, **kwargs)
 
 
@@ -63,8 +73,16 @@ def activation_patterns(model: nn.Module, x: torch.Tensor) -> ActivationPatterns
     state = {k: v.detach() for k, v in model.named_parameters()}
     state.update({k: v for k, v in model.named_buffers()})
     rec = _Recorder(x.shape[0])
-    with torch.enable_grad(), rec:
-        functional_call(model, state, (x.detach().requires_grad_(True),))
+    hooks = []
+    for mod_name, mod in model.named_modules():
+        hooks.append(mod.register_forward_pre_hook(rec.enter(f"{mod_name} ({type(mod).__name__})" if mod_name else "")))
+        hooks.append(mod.register_forward_hook(rec.leave))
+    try:
+        with torch.enable_grad(), rec:
+            functional_call(model, state, (x.detach().requires_grad_(True),))
+    finally:
+        for h in hooks:
+            h.remove()
     if not rec.bits:
         raise InvalidValueError(f"{type(model).__name__} has no ReLU units on its data path: activation patterns "
                                 "need a ReLU (or leaky ReLU) network")

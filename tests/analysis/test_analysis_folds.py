@@ -43,7 +43,7 @@ def test_patterns_match_hand_computation():
     h1 = net[0](x)
     h2 = net[2](torch.relu(h1))
     p = activation_patterns(net, x)
-    assert p.units == 9 and [w for _, w in p.layers] == [5, 4]
+    assert p.units == 9 and p.layers == (("1 (ReLU): relu #0", 5), ("3 (ReLU): relu #1", 4))
     assert torch.equal(p.bits, torch.cat([h1 > 0, h2 > 0], dim=1))
 
 
