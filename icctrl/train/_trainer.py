@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from icctrl.errors import CheckpointError, InvalidValueError, ShapeError
+from icctrl.nn import Linear
 from icctrl.train import _checkpoint as ck
 from icctrl.train import _ddp
 from icctrl.train._config import TrainConfig
@@ -161,8 +162,15 @@ class Trainer:
         if resume:
             self._restore(st, model, opt, sched, scaler)
         has_val = len(xva) > 0
+        if isinstance(model, Linear):  # the affine baseline: closed-form least squares, no optimiser steps
+            model.fit(xtr, ytr)
+            st.update(best_val=evaluate(model, xva, yva) if has_val else math.inf,
+                      best_state=copy.deepcopy(model.state_dict()))
+            return self._finish(st, False, device)
         if st["epoch"] == 0:
             _check_initial_outputs(model, xtr)
+            if has_val:  # the starting point competes: training keeps it unless it improves on it
+                st["best_val"] = evaluate(model, xva, yva)
         bar = _progress(cfg, info, st["epoch"], type(model).__name__)
         stopped = False
         try:
@@ -469,12 +477,14 @@ def train(
     """Build (by zoo name, seeded by `config.seed`) or take a model, train it, and write `out` when given.
 
     The resume state goes to `state_path` (default `<out>.state` when `out` is given)."""
-    from icctrl.nn import build
+    from icctrl.nn import AffinePlus, affine_start_, build
 
     config = config if config is not None else TrainConfig()
     if isinstance(model, str):
         torch.manual_seed(config.seed)
         model = build(model, dataset.inputs.shape[-1], dataset.targets.shape[-1], **model_kw)
+        if isinstance(model, AffinePlus):
+            affine_start_(model, *dataset.tensors("train"))
     elif model_kw:
         raise InvalidValueError(f"model keyword arguments {sorted(model_kw)} need a model name, not a module")
     if state_path is None and out is not None:
