@@ -31,7 +31,7 @@ def build(name: str, n_in: int, n_out: int, hidden: int | None = None, layers: i
         return cls(n_in, n_out, **kwargs)
     model = cls(n_in, n_out, hidden=64 if hidden is None else hidden, layers=2 if layers is None else layers,
                 **kwargs)
-    return model if affine is None else AffinePlus(model, affine)
+    return AffinePlus(model, affine) if affine else model
 
 
 def from_config(config: dict) -> SequenceModel:
