@@ -8,6 +8,7 @@ affine model's error and can only improve on it (the trainer keeps the best vali
 from __future__ import annotations
 
 import torch
+from torch.nn.utils import parametrize
 
 from icctrl.convexity._expr import Sym, Tracer
 from icctrl.errors import InvalidValueError
@@ -69,7 +70,10 @@ def affine_start_(model: AffinePlus, x: torch.Tensor, y: torch.Tensor, share: fl
     if spread > 0:
         factor = share * float(y.std()) / spread
         for lin in readout(model.convex):
-            lin.weight = lin.weight * factor
+            if parametrize.is_parametrized(lin, "weight"):
+                lin.weight = lin.weight * factor
+            else:
+                lin.weight.mul_(factor)
             if lin.bias is not None:
                 lin.bias.mul_(factor)
     model.affine.fit(x, y - model.convex.forward_window(x))

@@ -52,11 +52,10 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             "iclstm",
             "one_step",
             5,
-            32,
+            64,
             2,
-            {"activation": "relu"},
-            config_kw=_ONE_STEP,
-            purpose="the papers' IC-LSTM one-period model, all inputs doubled",
+            purpose="the papers' IC-LSTM 2x64 one-period model, all inputs doubled, affine path started at the "
+            "least-squares fit; trained with train(name, dataset) defaults",
         ),
         DefaultSpec(
             "cstr",
@@ -65,11 +64,9 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             "one_step",
             5,
             64,
-            1,
-            {"activation": "relu"},
-            config_kw=_ONE_STEP,
-            purpose="ICLRNN one-period model (jointly convex, Lipschitz); one layer: "
-            "the two-layer ICLRNN does not learn T on this data",
+            2,
+            purpose="ICLRNN 2x64 one-period model (jointly convex, Lipschitz), affine path started at the "
+            "least-squares fit; trained with train(name, dataset) defaults",
         ),
         DefaultSpec(
             "cstr",
@@ -90,7 +87,7 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             10,
             32,
             2,
-            {"activation": "relu", "doubled": [2, 3]},
+            {"activation": "relu", "doubled": [2, 3], "affine": 0},
             config_kw={**_ONE_STEP, "epochs": 120},
             target="lyapunov",
             certify_wrt=(2, 3),
