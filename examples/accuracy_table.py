@@ -42,7 +42,7 @@ def quadratic_fits(ds) -> dict:
     """Least-squares quadratics of the held input predicting every sub-step (scaled units): free and P ⪰ 0."""
     (xtr, ytr), (xte, yte) = ds.arrays("train"), ds.arrays("test")
     ztr, zte = xtr[:, 0], xte[:, 0]
-    n, T, m = ytr.shape[0], ytr.shape[1], ztr.shape[1]
+    n, m = ytr.shape[0], ztr.shape[1]
     Ytr, Yte = ytr.reshape(n, -1), yte.reshape(len(yte), -1)
     iu = np.triu_indices(m)
 
@@ -103,7 +103,8 @@ def run(plant: str, steps: int | None = None) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = ["| plant | model | test MSE (scaled) | × affine | certified convex | training s |", "|---|---|---|---|---|---|"]
+    lines = ["| plant | model | test MSE (scaled) | × affine | certified convex | training s |",
+             "|---|---|---|---|---|---|"]
     for plant, res in results.items():
         for name, r in res["rows"].items():
             lines.append(f"| {plant} | {name} | {r['test_mse']:.2e} | {r['vs_affine']:.2f} | "

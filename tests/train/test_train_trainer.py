@@ -7,7 +7,7 @@ import torch
 
 from icctrl.errors import CheckpointError, InvalidValueError, ShapeError, UnknownNameError
 from icctrl.nn import Scaled, build
-from icctrl.train import evaluate, TrainConfig, Trainer, train
+from icctrl.train import TrainConfig, Trainer, evaluate, train
 
 
 def _cfg(**kw):
