@@ -178,8 +178,15 @@ def _growth(ids: dict[str, dict], model: str, solver: str) -> dict | None:
     lo, hi = cells[0], cells[-1]
     ratio = _median(hi) / _median(lo)
     n_ratio = hi["horizon"] / lo["horizon"]
+
+    def cpu(c):
+        return (c.get("step_cpu_ms") or {}).get("median")
+
+    cpu_ratio = cpu(hi) / cpu(lo) if cpu(hi) and cpu(lo) else None
     return {"from": lo["id"], "to": hi["id"], "time_ratio": ratio, "horizon_ratio": n_ratio,
-            "medians_ms": {c["horizon"]: _median(c) for c in cells}, "at_most_linear": bool(ratio <= n_ratio)}
+            "medians_ms": {c["horizon"]: _median(c) for c in cells}, "at_most_linear": bool(ratio <= n_ratio),
+            "cpu_medians_ms": {c["horizon"]: cpu(c) for c in cells}, "cpu_ratio": cpu_ratio,
+            "at_most_linear_cpu": None if cpu_ratio is None else bool(cpu_ratio <= n_ratio)}
 
 
 def _rti_details(ids: dict[str, dict], N: int) -> dict:

@@ -109,9 +109,12 @@ def rti_section(result: dict) -> list[str]:
                             f"{_f(g.get('step_median_ms'), '.2f')} | {_f(g.get('step_p99_ms'), '.2f')} | "
                             f"{_f(g.get('cpu_median_ms'), '.2f')} | {'yes' if g['met'] else 'no'} |")
         for m, g in (goals.get("growth_with_N") or {}).items():
+            cpu = "–" if g.get("cpu_ratio") is None else f"× {g['cpu_ratio']:.2f}"
+            met = "yes" if g["at_most_linear"] else "no"
+            met_cpu = {None: "–", True: "yes", False: "no"}[g.get("at_most_linear_cpu")]
             rows.append(f"| {m} RTI time grows at most linearly in N | {g['from']} → {g['to']} | "
-                        f"× {g['time_ratio']:.2f} for N × {g['horizon_ratio']:.1f} | | | | | "
-                        f"{'yes' if g['at_most_linear'] else 'no'} |")
+                        f"× {g['time_ratio']:.2f} for N × {g['horizon_ratio']:.1f} | | | | {cpu} | "
+                        f"wall {met}, CPU {met_cpu} |")
         out += ["## Real-time engine goals", "\n".join(rows)]
     der = result.get("derivatives")
     if der:
