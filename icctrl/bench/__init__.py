@@ -3,6 +3,8 @@ path (torch + finite differences + limited-memory Ipopt) in the same run, and th
 
 from icctrl.bench._bench import SCHEMA_VERSION, machine_info, run_bench
 from icctrl.bench._blackbox import BLACKBOX_IPOPT, BlackBoxPredictor, TorchRollout
+from icctrl.bench._derivs import time_derivatives
+from icctrl.bench._dompc import DOMPC_SOLVER, DoMPCSolver
 from icctrl.bench._grid import (
     BLACKBOX_SOLVER,
     FORMULATIONS,
@@ -13,7 +15,7 @@ from icctrl.bench._grid import (
     ModelSpec,
     cells,
 )
-from icctrl.bench._ratios import GOALS, RATIO_NAMES, compute_ratios
+from icctrl.bench._ratios import GOALS, RATIO_NAMES, RTI_GOALS, compute_ratios
 from icctrl.bench._report import cells_table, markdown, ratios_table, write_report
 from icctrl.bench._run import cstr_starts, run_cell
 
@@ -33,6 +35,10 @@ __all__ = [
     "ModelSpec",
     "cells",
     "GOALS",
+    "RTI_GOALS",
+    "time_derivatives",
+    "DOMPC_SOLVER",
+    "DoMPCSolver",
     "RATIO_NAMES",
     "compute_ratios",
     "cells_table",

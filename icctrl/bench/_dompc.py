@@ -13,6 +13,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import InvalidValueError, UnknownNameError
+from icctrl.mpc._predictors import call_period
 
 DOMPC_SOLVER = "dompc"
 _QUIET = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": 0}
@@ -20,7 +21,9 @@ _QUIET = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": 0}
 
 def available() -> bool:
     try:
-        import do_mpc  # noqa: F401
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # do-mpc warns about its optional ONNX/OPC UA features on import
+            import do_mpc  # noqa: F401
     except ImportError:
         return False
     return True
@@ -33,11 +36,10 @@ class DoMPCSolver:
     def __init__(self, problem):
         if not available():
             raise UnknownNameError("solver 'dompc' needs do-mpc: pip install 'icctrl[bench]'")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # do-mpc warns about its optional ONNX/OPC UA features on import
-            import do_mpc
+        import do_mpc
+
         pb = problem
-        if pb.predictor.kind != "state" or pb.period_fn is None or pb.period_fn.n_in() != 2:
+        if pb.predictor.kind != "state" or pb.period_fn is None or pb.nd:
             raise InvalidValueError(f"the do-mpc anchor needs a one-period state model without measured "
                                     f"disturbances, got {pb.predictor.label}")
         extra = (pb.lyapunov, pb.du_max, pb.terminal_cost, pb.terminal_set)
@@ -49,7 +51,7 @@ class DoMPCSolver:
         x = model.set_variable("_x", "x", (pb.nx, 1))
         u = model.set_variable("_u", "u", (pb.nu, 1))
         d = model.set_variable("_tvp", "d", (pb.nx, 1))
-        model.set_rhs("x", pb.predictor.step_function()(x, u) + d)
+        model.set_rhs("x", call_period(pb.predictor.step_function(), x, u, ca.DM.zeros(0, 1)) + d)
         model.setup()
         mpc = do_mpc.controller.MPC(model)
         mpc.settings.n_horizon = pb.N

@@ -48,7 +48,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("iclrnn", "papers", ("rti", "ipopt", "sqp"), True, "shipped default ICLRNN, window 5"),
         ModelSpec("lstm", "papers", ("rti", "ipopt", "sqp"), True, "shipped default LSTM, window 5"),
-        ModelSpec("linear", "papers", ("rti", "ipopt"), True, "shipped default linear (ARX) one-period model"),
+        ModelSpec("linear", "papers", ("rti", "ipopt", "sqp"), True,
+                  "shipped affine (ARX) least-squares model, window 5: linear MPC (RTI is exact on it)"),
         ModelSpec(
             "rnn",
             "papers",

@@ -94,6 +94,39 @@ def profile_table(cells: list[dict], horizon: int) -> str:
     return "\n".join(rows)
 
 
+def rti_section(result: dict) -> list[str]:
+    """The real-time engine's goals and the one-period derivative timings, when the run has them."""
+    out = []
+    goals = (result.get("ratio_details") or {}).get("rti_goals") or {}
+    if goals.get("iclstm") or goals.get("first_principles"):
+        rows = ["| goal | cell | solve median ms | solve p99 ms | step median ms | step p99 ms | step CPU median ms "
+                "| met |", "|---|---|---|---|---|---|---|---|"]
+        for key, label in (("iclstm", "IC-LSTM RTI step ≤ 1 ms median, ≤ 3 ms p99"),
+                           ("first_principles", "first-principles RTI step ≤ 1 ms median")):
+            g = goals.get(key)
+            if g:
+                rows.append(f"| {label} | {g['cell']} | {_f(g['median_ms'], '.2f')} | {_f(g['p99_ms'], '.2f')} | "
+                            f"{_f(g.get('step_median_ms'), '.2f')} | {_f(g.get('step_p99_ms'), '.2f')} | "
+                            f"{_f(g.get('cpu_median_ms'), '.2f')} | {'yes' if g['met'] else 'no'} |")
+        for m, g in (goals.get("growth_with_N") or {}).items():
+            cpu = "–" if g.get("cpu_ratio") is None else f"× {g['cpu_ratio']:.2f}"
+            met = "yes" if g["at_most_linear"] else "no"
+            met_cpu = {None: "–", True: "yes", False: "no"}[g.get("at_most_linear_cpu")]
+            rows.append(f"| {m} RTI time grows at most linearly in N | {g['from']} → {g['to']} | "
+                        f"× {g['time_ratio']:.2f} for N × {g['horizon_ratio']:.1f} | | | | {cpu} | "
+                        f"wall {met}, CPU {met_cpu} |")
+        out += ["## Real-time engine goals", "\n".join(rows)]
+    der = result.get("derivatives")
+    if der:
+        rows = ["| model | mode | median ms | set-up s | max diff vs MX |", "|---|---|---|---|---|"]
+        for r in der:
+            rows.append(f"| {r['model']} | {r['mode']} | {_f(r.get('median_ms'), '.3f')} | "
+                        f"{_f(r.get('setup_s'), '.2f')} | {_f(r.get('max_abs_diff_vs_mx'), '.1e')} |"
+                        + (f" {r['error']}" if r.get("error") else ""))
+        out += [f"## One-period Jacobians of N = {der[0]['N']} intervals in one call", "\n".join(rows)]
+    return out
+
+
 def markdown(result: dict) -> str:
     """The whole report: command, machine, ratios, cells, profile."""
     m = result["machine"]
@@ -113,6 +146,7 @@ def markdown(result: dict) -> str:
                 cells_table(result["cells"]),
                 f"## Where the solve time goes (N = {N}, mean ms per solve)",
                 profile_table(result["cells"], N),
+                *rti_section(result),
             ]
         )
         + "\n"

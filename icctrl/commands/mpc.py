@@ -5,7 +5,8 @@ saved model, beside the first-principles NMPC."""
 def register(sub) -> None:
     p = sub.add_parser("mpc", help="closed-loop CSTR MPC with a saved model, beside the first-principles NMPC")
     p.add_argument("--model", required=True, help="checkpoint file (from `icctrl train`) or a shipped default name")
-    p.add_argument("--solver", default=None, help="ipopt, sqp, clarabel, osqp, ecos, scs (default: by model)")
+    p.add_argument("--solver", default=None,
+                   help="rti, sqp-gn, ipopt, sqp, clarabel, osqp, ecos, scs (default: by model)")
     p.add_argument("--horizon", type=int, default=10)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--time-limit", type=float, default=None, help="seconds per solve (fallback when exceeded)")

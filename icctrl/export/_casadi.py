@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from icctrl.errors import ShapeError, UnknownNameError
-from icctrl.nn import ICLRNN, ICLSTM, ICNN, ICRNN, LRNN, LSTM, PICNN, RNN, Scaled, SequenceModel
+from icctrl.nn import ICLRNN, ICLSTM, ICNN, ICRNN, LRNN, LSTM, PICNN, RNN, AffinePlus, Linear, Scaled, SequenceModel
 from icctrl.nn._base import Doubling
 
 
@@ -158,6 +158,16 @@ def _lstm(m: LSTM, xs):
     return [ca.mtimes(Wo, h) + bo for h in seq]
 
 
+def _linear(m: Linear, xs):
+    A, b = _np(m.weight), np.cumsum(_np(m.bias), axis=0)
+    return [sum((ca.mtimes(A[k], xs[t - k]) for k in range(min(t + 1, m.lags))), b[min(t, m.lags - 1)])
+            for t in range(len(xs))]
+
+
+def _affine_plus(m: AffinePlus, xs):
+    return [c + a for c, a in zip(translate(m.convex, xs), _linear(m.affine, xs))]
+
+
 def _scaled(m: Scaled, xs):
     io, isc = _np(m.in_offset), _np(m.in_scale)
     oo, osc = _np(m.out_offset), _np(m.out_scale)
@@ -166,7 +176,8 @@ def _scaled(m: Scaled, xs):
 
 
 _TRANSLATORS: dict[type, Callable] = {ICNN: _icnn, PICNN: _picnn, ICRNN: _elman, ICLRNN: _elman, LRNN: _elman,
-                                      RNN: _elman, ICLSTM: _iclstm, LSTM: _lstm, Scaled: _scaled}
+                                      RNN: _elman, ICLSTM: _iclstm, LSTM: _lstm, Scaled: _scaled,
+                                      Linear: _linear, AffinePlus: _affine_plus}
 
 
 def translate(model: SequenceModel, xs: list) -> list:

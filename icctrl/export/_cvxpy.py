@@ -18,7 +18,7 @@ import torch
 
 from icctrl.convexity import certify
 from icctrl.errors import NotConvexError, ShapeError
-from icctrl.nn import ICLRNN, ICNN, ICRNN, Scaled, SequenceModel
+from icctrl.nn import ICLRNN, ICNN, ICRNN, AffinePlus, Linear, Scaled, SequenceModel
 
 _EPIGRAPH = {
     "relu": cp.pos,
@@ -115,6 +115,12 @@ def _translate(model, xs, b: _Builder):
         io, isc, oo, osc = (_np(v) for v in (model.in_offset, model.in_scale, model.out_offset, model.out_scale))
         ys = _translate(model.model, [cp.multiply(1 / isc, x - io) for x in xs], b)
         return [cp.multiply(osc, y) + oo for y in ys]
+    if isinstance(model, Linear):
+        A, c = _np(model.weight), np.cumsum(_np(model.bias), axis=0)
+        return [sum((A[k] @ xs[t - k] for k in range(min(t + 1, model.lags))), c[min(t, model.lags - 1)])
+                for t in range(len(xs))]
+    if isinstance(model, AffinePlus):
+        return [c + a for c, a in zip(_translate(model.convex, xs, b), _translate(model.affine, xs, b))]
     if isinstance(model, ICNN):
         return _icnn(model, xs, b)
     if isinstance(model, (ICRNN, ICLRNN)):

@@ -22,6 +22,7 @@ CSTR_CONTROLLERS = {
     "first_principles": ("first_principles", "ipopt"),
     "iclstm": ("iclstm", "rti"),
     "lstm": ("lstm", "rti"),
+    "linear": ("linear", "rti"),  # the affine least-squares model: linear MPC, one QP per step
     "convex": ("picnn_cost", "sqp"),
 }
 
@@ -48,7 +49,7 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
                        horizon: int = 10, lyapunov: bool = True, shooting: str | None = None,
                        **options) -> Controller:
     """A ready Controller for the CSTR: "first_principles", a shipped default ("iclstm", "lstm", "iclrnn",
-    "icrnn_cost"), "convex" (the certified-convex controller), a checkpoint path, or a loaded model.
+    "linear", "icrnn_cost"), "convex" (the certified-convex controller), a checkpoint path, or a loaded model.
     Its `step` takes the state in absolute units; `options` go to `controller` (x_ub, soft, x_ref, …)."""
     if str(plant).lower() != "cstr":
         raise UnknownNameError(f"no default controllers for plant {plant!r}; available: 'cstr' (any other plant: "

@@ -195,7 +195,9 @@ def make_solver(problem, solver: str, **options):
     if name in RTI_SOLVERS:
         from icctrl.mpc._rti import RTISolver
 
-        options.pop("expand", None)
+        expand = options.pop("expand", None)  # the CasADi solvers' switch, read as SX derivatives here
+        if expand is not None:
+            options.setdefault("derivatives", "sx" if expand else "mx")
         return RTISolver(problem, name, **options)
     if name in CASADI_SOLVERS:
         return CasadiSolver(problem, name, **options)

@@ -8,9 +8,9 @@ where ΔE_N = ½C(v̂_pv,N² − v_pv,0²) + ½L(î_s,N² − i_s,0²) is the ch
 with the converter predicted either by a learned one-step model (inputs [v_pv, i_s, u, G, T_c], exported by
 `to_casadi`, the prediction fed back) or by the plant's RK4 twin. The bus buffer voltage is the charge
 balance v̂_c,k+1 = v̂_c,k + dt·(î_s,k+1 − i_L)/C_b (affine in î_s, so it carries the model's curvature).
-Solved by the real-time engine of `icctrl.mpc` (solver "rti", the default: one QP per period on a
-Gauss–Newton Hessian, here the rate penalty's 2ρDᵀD plus a small damping, the energy terms linearised) or by
-Ipopt ("ipopt", exact Hessian, the converged reference); both warm-started with the shifted previous plan.
+Solved by the real-time engine of `icctrl.mpc` (solver "rti", the default: one QP per period on the
+objective's Hessian with negative eigenvalues clipped, constraints linearised) or by Ipopt ("ipopt", exact
+Hessian, the converged reference); both warm-started with the shifted previous plan.
 """
 
 from __future__ import annotations
@@ -32,25 +32,22 @@ IPOPT = {"ipopt.print_level": 0, "print_time": False, "ipopt.sb": "yes", "ipopt.
 
 
 PV_SOLVERS = ("rti", "ipopt")
-#: Damping of the RTO's Gauss–Newton Hessian, relative to the rate penalty 2ρ: the energy terms are linear in
-#: the predictions, so without it a step would go from bound to bound.
-DAMPING = 0.5
 
 
 class _DutyQP:
     """The duty RTO as the real-time engine reads a problem: decision U, parameters (x0, d, u_prev), objective,
-    constraints, bounds, and its Gauss–Newton Hessian 2ρDᵀD + damping (D: first differences incl. u_prev)."""
+    constraints and bounds. The energy objective is no least-squares sum, so the engine takes its exact Hessian
+    with the negative eigenvalues clipped (a Gauss–Newton Hessian of the rate penalty alone, damped, lost a
+    quarter of the energy and let the array voltage collapse in closed loop)."""
 
     class predictor:  # noqa: N801 - the engine asks a problem's predictor what it predicts
         kind = "cost"
 
-    def __init__(self, nlp: dict, N: int, lo: float, hi: float, v_max: float, rho: float):
+    def __init__(self, nlp: dict, N: int, lo: float, hi: float, v_max: float):
         self.w, self.p, self.J, self.g = nlp["x"], nlp["p"], nlp["f"], nlp["g"]
         self.N, self.nu, self.n_states, self.shooting = N, 1, 0, "single"
         self.lbw, self.ubw = np.full(N, lo), np.full(N, hi)
         self.lbg, self.ubg = np.full(N, -np.inf), np.full(N, v_max)
-        D = np.eye(N) - np.eye(N, k=-1)
-        self.gn_hessian = 2 * rho * (D.T @ D) + DAMPING * 2 * max(rho, 1e-3) * np.eye(N)
 
 
 @dataclass
@@ -108,7 +105,7 @@ class DutyRTO:
             from icctrl.mpc._rti import RTISolver
 
             lo, hi = float(plant.u_lb[0]), float(plant.u_ub[0])
-            self.qp = _DutyQP(nlp, self.N, lo, hi, self.v_max, self.rho)
+            self.qp = _DutyQP(nlp, self.N, lo, hi, self.v_max)
             self.solver = RTISolver(self.qp, "rti", derivatives="sx" if model is None else "mx")
         self.plan = None
 

@@ -9,6 +9,7 @@ import math
 import pytest
 
 from icctrl.bench import RATIO_NAMES
+from icctrl.bench._dompc import available as dompc_available
 from icctrl.cli import main
 
 STATUSES = {"ok", "partial", "failed", "capped", "truncated", "error"}
@@ -49,7 +50,11 @@ def test_bench_cli_tiny_grid(tmp_path, monkeypatch):
     _check_result(res)
     ids = {c["id"] for c in res["cells"]}
     assert "iclstm/papers/ipopt-lbfgs-fd/blackbox/N2/single" in ids
-    assert all(res["ratios"][k] is not None for k in RATIO_NAMES)
+    optional = set() if dompc_available() else {"rti_vs_dompc"}  # do-mpc is the optional extra icctrl[bench]
+    assert all(res["ratios"][k] is not None for k in RATIO_NAMES if k not in optional)
+    assert {"iclstm/papers/rti/exported/N2", "iclstm/papers/dompc/exported/N2"} <= ids
+    rti = next(c for c in res["cells"] if c["id"] == "iclstm/papers/rti/exported/N2")
+    assert rti["status"] == "ok" and set(rti["profile_ms"]) == {"prepare", "feedback"}
     files = ["b.json", "bench.md", "solve_times.png", "time_vs_horizon.png"]
     assert sorted(p.name for p in out.iterdir()) == files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing written outside the output folder

@@ -71,6 +71,22 @@ def test_rto_solves_and_rejects_bad_input(plant):
         DutyRTO(plant, build("lstm", 3, 2, hidden=2, layers=1))
     with pytest.raises(UnknownNameError, match="gru"):
         pv_models(plant, ["gru"])
+    with pytest.raises(UnknownNameError, match="qpoases"):
+        DutyRTO(plant, None, horizon=2, solver="qpoases")
+
+
+def test_rto_engine_iterated_reaches_the_ipopt_plan(plant):
+    """The real-time engine's QPs, iterated to convergence (sqp-gn), find Ipopt's plan on the same RTO."""
+    from icctrl.mpc._rti import RTISolver
+
+    x, d, u = np.r_[plant.x_ss[:2], 48.0], np.array([800.0, 30.0]), 0.4
+    ip = DutyRTO(plant, None, horizon=3, solver="ipopt").solve(x, d, u)
+    rto = DutyRTO(plant, None, horizon=3)
+    s = rto.solve(x, d, u)  # one real-time iteration
+    assert s.success and 0.05 <= s.duty <= 0.95
+    res = RTISolver(rto.qp, "sqp-gn", derivatives="sx", tol=1e-9, max_iter=100).solve(np.r_[x, d, u], np.full(3, u))
+    assert res.ok and res.iterations > 1
+    np.testing.assert_allclose(res.v, ip.plan, atol=1e-4)
 
 
 @pytest.mark.slow
