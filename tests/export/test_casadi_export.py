@@ -15,7 +15,7 @@ def _model(name, **kw):
     return build(name, 3, 2, hidden=8, layers=2, **kw).double()
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"linear"}))  # the affine model: tests/nn/test_nn_affine.py
 @pytest.mark.parametrize("activation", ["relu", "softplus"])
 def test_parity_with_torch(name, activation):
     kw = {} if name in ("lstm",) else {"activation": activation if name not in ("rnn", "lrnn") else "tanh"}
