@@ -33,6 +33,8 @@ class SparseW2Dual(W2Dual):
                  target_dim: float | None = None, threshold: float = 0.1, growth: float = 2.0,
                  check_every: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
                  quadratic: float = 0.5, quadratic_g: float = 1.0, **kwargs):
+        kwargs.setdefault("potential", "icnn")
+        kwargs.setdefault("init", "identity")
         super().__init__(dim, quadratic=quadratic, quadratic_g=quadratic_g, **kwargs)
         if penalty not in PENALTIES:
             raise UnknownNameError(f"unknown penalty {penalty!r}; choose one of {list(PENALTIES)}")
@@ -57,7 +59,7 @@ class SparseW2Dual(W2Dual):
     def _inverse_net(self) -> torch.nn.Module:
         return self.f
 
-    def fit(self, x, y, iters: int = 1000) -> SparseW2Dual:
+    def fit(self, x, y, iters: int | None = None) -> SparseW2Dual:
         """Fit on x ~ P (source) and y ~ Q (target) with the sparsity penalty; returns self."""
         self.lam_ = self.lam
         self.lambda_ = AdaptiveLambda(self.lam, self.target_dim, **self._ctl_args) if self.target_dim else None
