@@ -67,9 +67,6 @@ class DenseICNN(nn.Module):
             for c in self.convex:
                 c.weight = torch.full_like(c.weight, 1.0 / c.in_features)
             self.final.weight = torch.full_like(self.final.weight, 1.0 / widths[-1])
-            for skip in self.skips:  # the network part starts almost flat: ψ ≈ the quadratics
-                skip.quad.weight.mul_(0.1)
-                skip.lin.weight.mul_(0.01)
 
     def set_quadratic_form(self, a: torch.Tensor) -> None:
         """Make ½‖L u‖² = ½uᵀ(a − σI)u for a symmetric a ⪰ σI (the Gaussian start); a is clipped at σ."""

@@ -66,6 +66,11 @@ class SparseW2Dual(W2Dual):
         self._dims: list[float] = []
         return super().fit(x, y, iters=iters)
 
+    def _check(self, it: int, hold, second: float) -> bool:
+        """Divergence tests always; the early stop only once λ has brought the map under its dimension target."""
+        stop = super()._check(it, hold, second)
+        return stop and (self.lambda_ is None or self.lambda_.phase == "anneal")
+
     def _g_penalty(self, yq: torch.Tensor, gy: torch.Tensor, it: int) -> torch.Tensor:
         delta = (gy - yq) * self.scaler_.scale  # data units
         with torch.no_grad():

@@ -47,7 +47,10 @@ class W2Dual(NeuralOTBase):
     held-out split (`holdout` of the samples) has settled within `tol` over `patience` checks (every
     `check_every` f steps). Divergence (a non-finite loss, a held-out W2² estimate below zero, ∇g far off
     the data) raises `DivergenceError`; no map is kept. `potential="icnn"` uses `icctrl.nn.ICNN` (`hidden`,
-    `layers`, `activation`); `init="identity"` pretrains ∇f ≈ ∇g ≈ id for `pretrain_iters` steps instead.
+    `layers`, `activation`); `hidden`/`layers` set equal widths for the dense one too (default: the benchmark's
+    max(2d, 64), max(2d, 64), max(d, 32)); `rank` is the rank of its quadratic skips. The start map is fitted
+    by `pretrain_iters` steps of ∇f ≈ it (and ∇g ≈ its inverse); `init="identity"` starts at the identity,
+    `init="none"` at the random initialisation.
     Inner loop: `inner_iters` ascent steps of g per step of f. After fit, `certificates` holds
     `icctrl.convexity.certify` of both potentials and `history_` the training curves.
     """
@@ -66,6 +69,11 @@ class W2Dual(NeuralOTBase):
             raise UnknownNameError(f"unknown init {init!r}; choose one of {list(INITS)}")
         if init == "linear" and potential != "dense":
             raise InvalidValueError("init='linear' needs potential='dense' (the ICNN has no full quadratic)")
+        if potential == "dense" and activation != "celu":
+            raise InvalidValueError(f"activation {activation!r} applies to potential='icnn'; the dense potential "
+                                    "is CELU (the benchmark's architecture)")
+        if potential == "icnn" and rank != 1:
+            raise InvalidValueError(f"rank={rank} applies to potential='dense' (the ICNN has no quadratic skips)")
         self.potential, self.init = potential, init
         self.hidden = None if hidden is None else check_positive_int("hidden", hidden)
         self.layers = check_positive_int("layers", layers)
@@ -122,7 +130,10 @@ class W2Dual(NeuralOTBase):
         torch.manual_seed(self.seed + which)
         q = self._q[which]
         if self.potential == "dense":
-            widths = benchmark_widths(self.dim) if self.hidden is None else (self.hidden,) * self.layers
+            if self.hidden is None and self.layers == 3:
+                widths = benchmark_widths(self.dim)
+            else:
+                widths = (self.hidden or max(2 * self.dim, 64),) * self.layers
             return DenseICNN(self.dim, widths, rank=self.rank, quadratic=q)
         return ICNN(n_in=self.dim, n_out=1, hidden=self.hidden or max(64, 2 * self.dim), layers=self.layers,
                     activation=self.activation, quadratic=q)
@@ -140,10 +151,13 @@ class W2Dual(NeuralOTBase):
         a = self._start_map(p_data, q_data)
         self.f, self.g = self._make_potential(0).to(self.device), self._make_potential(1).to(self.device)
         if self.init == "linear":
+            ainv = torch.linalg.inv(a)
             self.f.set_quadratic_form(a)
-            self.g.set_quadratic_form(torch.linalg.inv(a))
-        elif self.init == "identity" and self.pretrain_iters > 0:
-            self._pretrain(torch.cat([p_data, q_data]))
+            self.g.set_quadratic_form(ainv)
+            self._pretrain(p_data, q_data, a.to(p_data), ainv.to(q_data))
+        elif self.init == "identity":
+            both = torch.cat([p_data, q_data])
+            self._pretrain(both, both)
         try:
             self._train(p_data, q_data, p_hold, q_hold, iters)
         except DivergenceError:
@@ -231,15 +245,19 @@ class W2Dual(NeuralOTBase):
         raise DivergenceError(f"{type(self).__name__} training diverged at iteration {it}: {reason}; "
                               "no map is returned (try a smaller lr or a larger quadratic)")
 
-    def _pretrain(self, data: torch.Tensor) -> None:
-        """Fit ∇f ≈ id and ∇g ≈ id: the identity is a valid, convex starting map between nearby measures."""
+    def _pretrain(self, p: torch.Tensor, q: torch.Tensor, a: torch.Tensor | None = None,
+                  ainv: torch.Tensor | None = None) -> None:
+        """Fit ∇f(u) ≈ u·a on P's samples and ∇g(v) ≈ v·a⁻¹ on Q's (the identity when a is None), with
+        N(0, 0.1²) jitter, for `pretrain_iters` steps: the fit starts at a valid convex map, with live weights."""
         params = list(self.f.parameters()) + list(self.g.parameters())
         opt = torch.optim.Adam(params, lr=self.lr)
-        for _ in self._progress(self.pretrain_iters, "identity pretraining"):
-            z = self._batch(data)
-            z = z + 0.1 * torch.randn(z.shape, generator=self._gen).to(z)
-            loss = sum(((potential_grad(net, z, create_graph=True) - z) ** 2).sum(1).mean()
-                       for net in (self.f, self.g))
+        for _ in self._progress(self.pretrain_iters, "pretraining to the start map"):
+            loss = 0.0
+            for net, data, m in ((self.f, p, a), (self.g, q, ainv)):
+                z = self._batch(data)
+                z = z + 0.1 * torch.randn(z.shape, generator=self._gen).to(z)
+                target = z if m is None else z @ m
+                loss = loss + ((potential_grad(net, z, create_graph=True) - target) ** 2).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
