@@ -43,9 +43,9 @@ class W2Dual(NeuralOTBase):
     with a full quadratic that `init="linear"` sets to the Gaussian (Bures) map between the samples, so the fit
     starts at the affine baseline; `quadratic="auto"` (strong convexity of f, σ/2‖u‖²) is a quarter of the
     smallest eigenvalue of that linear map (of its inverse for g); `iters=None` in `fit` is a budget that grows
-    with d; the learning rate decays by a cosine schedule; training stops early once the W2² estimate on a
-    held-out split (`holdout` of the samples) has settled within `tol` over `patience` checks (every
-    `check_every` f steps). Divergence (a non-finite loss, a held-out W2² estimate below zero, ∇g far off
+    with d; the W2² estimate on a held-out split (`holdout` of the samples) is recorded every `check_every`
+    f steps, and when it has settled within `tol` over `patience` checks the learning rate drops tenfold
+    (`lr_decay`); the third plateau stops training early. Divergence (a non-finite loss, a held-out W2² estimate below zero, ∇g far off
     the data) raises `DivergenceError`; no map is kept. `potential="icnn"` uses `icctrl.nn.ICNN` (`hidden`,
     `layers`, `activation`); `hidden`/`layers` set equal widths for the dense one too (default: the benchmark's
     max(2d, 64), max(2d, 64), max(d, 32)); `rank` is the rank of its quadratic skips. The start map is fitted
@@ -57,8 +57,8 @@ class W2Dual(NeuralOTBase):
 
     def __init__(self, dim: int, *, potential: str = "dense", hidden: int | None = None, layers: int = 3,
                  rank: int = 1, activation: str = "celu", quadratic: float | str = "auto",
-                 quadratic_g: float | str | None = None, init: str = "linear", lr: float = 1e-3,
-                 batch_size: int = 512, inner_iters: int = 10, pretrain_iters: int = 300, lr_decay: bool = True,
+                 quadratic_g: float | str | None = None, init: str = "linear", lr: float = 1e-2,
+                 batch_size: int = 512, inner_iters: int = 3, pretrain_iters: int = 300, lr_decay: bool = True,
                  holdout: float = 0.1, check_every: int = 50, patience: int = 6, tol: float = 2e-3,
                  device: str | torch.device = "auto", seed: int = 0, verbose: bool = True, standardize: bool = True):
         super().__init__(dim, batch_size=batch_size, lr=lr, device=device, seed=seed, verbose=verbose,
@@ -179,13 +179,10 @@ class W2Dual(NeuralOTBase):
     def _train(self, p_data, q_data, p_hold, q_hold, iters: int) -> None:
         opt_f = torch.optim.Adam(self.f.parameters(), lr=self.lr, betas=(0.5, 0.9))
         opt_g = torch.optim.Adam(self.g.parameters(), lr=self.lr, betas=(0.5, 0.9))
-        scheds = []
-        if self.lr_decay:
-            scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(opt_f, iters, eta_min=0.05 * self.lr),
-                      torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, iters * self.inner_iters,
-                                                                 eta_min=0.05 * self.lr)]
+        drops = 0
         hold = (p_hold, q_hold) if p_hold.shape[0] and q_hold.shape[0] else (p_data[:4096], q_data[:4096])
         second = (hold[0].pow(2).sum(1).mean() + hold[1].pow(2).sum(1).mean()).item()
+        self._window = 0  # index of the first held-out estimate since the last lr drop
         bar = self._progress(iters, type(self).__name__)
         for it in bar:
             for _ in range(self.inner_iters):
@@ -198,8 +195,6 @@ class W2Dual(NeuralOTBase):
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
-                if scheds:
-                    scheds[1].step()
             xp, yq = self._batch(p_data), self._batch(q_data)
             gy = potential_grad(self.g, yq).detach()
             fx, fgy = self.f(xp).squeeze(1), self.f(gy).squeeze(1)
@@ -207,16 +202,21 @@ class W2Dual(NeuralOTBase):
             opt_f.zero_grad(set_to_none=True)
             loss_f.backward()
             opt_f.step()
-            if scheds:
-                scheds[0].step()
             self._log(loss_f=float(loss_f.detach()), loss_g=float(loss_g.detach()))
             if not (torch.isfinite(loss_f) and torch.isfinite(loss_g)):
                 self._diverged(it, f"non-finite loss (f: {float(loss_f)}, g: {float(loss_g)})")
             self._after_outer(it)
             if (it + 1) % self.check_every == 0 or it + 1 == iters:
                 if self._check(it, hold, second):
-                    self.stop_reason_ = f"held-out W2² settled after {it + 1} of {iters} iterations"
-                    break
+                    if not self.lr_decay or drops == 2:
+                        self.stop_reason_ = f"held-out W2² settled after {it + 1} of {iters} iterations"
+                        break
+                    drops += 1  # plateau: lr ÷ 10, and a fresh window of checks
+                    for opt in (opt_f, opt_g):
+                        for group in opt.param_groups:
+                            group["lr"] *= 0.1
+                    self._log(lr_drop=it + 1)
+                    self._window = len(self.history_["heldout_w2"])
                 if self.verbose:
                     bar.set_postfix(W2sq=f"{self.history_['heldout_w2'][-1]:.4g}")
         if self.stop_reason_ is None:
@@ -238,7 +238,8 @@ class W2Dual(NeuralOTBase):
             self._diverged(it, f"∇g maps the held-out samples {reach:.3g}× farther than the data (g blew up)")
         shift = self.scaler_.mean_shift_sq() if self.separate_centering else 0.0
         self._log(heldout_w2=w2u * self.scaler_.scale**2 + shift, heldout_iter=it + 1)
-        return settled(self.history_["heldout_w2"], self.patience, self.tol, 1e-3 * second * self.scaler_.scale**2)
+        est = self.history_["heldout_w2"][self._window:]
+        return settled(est, self.patience, self.tol, 1e-3 * second * self.scaler_.scale**2)
 
     def _diverged(self, it: int, reason: str) -> None:
         self.stop_reason_ = f"diverged at iteration {it}: {reason}"
