@@ -167,8 +167,12 @@ class W2Dual(NeuralOTBase):
         self.w2_squared_ = self._w2_u(*(h if h.shape[0] else d for h, d in ((p_hold, p_data), (q_hold, q_data))))
         return self
 
-    def _start_map(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """The Gaussian (Bures) map between the two samples (standardized units); fixes the "auto" convexities."""
+    def _start_map(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor | None:
+        """The Gaussian (Bures) map between the two samples (standardized units); fixes the "auto" convexities.
+        None (and nothing computed) when neither the start nor the convexities need it."""
+        if self.init != "linear" and "auto" not in (self.quadratic, self.quadratic_g):
+            self._q = self.quadratic_ = (self.quadratic, self.quadratic_g)
+            return None
         a, _ = linear_map(p.cpu().numpy(), q.cpu().numpy())
         eig = np.linalg.eigvalsh(a)
         auto = (0.25 * float(eig.min()), 0.25 / float(eig.max()))
