@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             a, c = O.linear_map(fit_x, fit_y)
             rot = np.eye(d)
             rot[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
-            maps = {"identity": lambda z: z, "true map": true_map, "linear baseline": lambda z: z @ a + c,
-                    "true map + rotation": lambda z: true_map(z) @ rot.T}
+            maps = {"identity": lambda z: z, "true map": true_map,
+                    "linear baseline": lambda z, a=a, c=c: z @ a + c,
+                    "true map + rotation": lambda z, t=true_map, r=rot: t(z) @ r.T}
             for name, T in maps.items():
                 ours = O.monge_gap(T, x)
                 theirs = float(monge_gap_from_samples(jnp.asarray(x), jnp.asarray(np.asarray(T(x)))))
