@@ -47,8 +47,8 @@ class W2Dual(NeuralOTBase):
     f steps, and when it has settled within `tol` over `patience` checks the learning rate drops tenfold
     (`lr_decay`); the third plateau stops training early. Divergence (a non-finite loss, a held-out W2²
     estimate below zero, ∇g far off the data) raises `DivergenceError`; no map is kept.
-    `potential="icnn"` uses `icctrl.nn.ICNN` (`hidden`, `layers`, `activation`); `hidden`/`layers` set equal widths for the dense one too (default: the benchmark's
-    max(2d, 64), max(2d, 64), max(d, 32)); `rank` is the rank of its quadratic skips. The start map is fitted
+    `potential="icnn"` uses `icctrl.nn.ICNN` (`hidden`, `layers`, `activation`); `hidden`/`layers` set equal
+    widths for the dense one too (default: the benchmark's max(2d, 64), max(2d, 64), max(d, 32)); `rank` is the rank of its quadratic skips. The start map is fitted
     by `pretrain_iters` steps of ∇f ≈ it (and ∇g ≈ its inverse); `init="identity"` starts at the identity,
     `init="none"` at the random initialisation.
     Inner loop: `inner_iters` ascent steps of g per step of f. After fit, `certificates` holds
