@@ -48,9 +48,9 @@ class W2Dual(NeuralOTBase):
     (`lr_decay`); the third plateau stops training early. Divergence (a non-finite loss, a held-out W2²
     estimate below zero, ∇g far off the data) raises `DivergenceError`; no map is kept.
     `potential="icnn"` uses `icctrl.nn.ICNN` (`hidden`, `layers`, `activation`); `hidden`/`layers` set equal
-    widths for the dense one too (default: the benchmark's max(2d, 64), max(2d, 64), max(d, 32)); `rank` is the rank of its quadratic skips. The start map is fitted
-    by `pretrain_iters` steps of ∇f ≈ it (and ∇g ≈ its inverse); `init="identity"` starts at the identity,
-    `init="none"` at the random initialisation.
+    widths for the dense one too (default: the benchmark's max(2d, 64), max(2d, 64), max(d, 32)); `rank` is
+    the rank of its quadratic skips. The start map is fitted by `pretrain_iters` steps of ∇f ≈ it (and
+    ∇g ≈ its inverse); `init="identity"` starts at the identity, `init="none"` at the random initialisation.
     Inner loop: `inner_iters` ascent steps of g per step of f. After fit, `certificates` holds
     `icctrl.convexity.certify` of both potentials and `history_` the training curves.
     """
