@@ -48,7 +48,7 @@ def test_w2dual_drops_lr_on_plateaus_then_stops_early(pair):
     assert len(m.history_["lr_drop"]) == 2 and len(m.history_["heldout_w2"]) == m.iters_ // 5
     plain = O.W2Dual(2, lr=1e-3, lr_decay=False, check_every=5, patience=3, tol=5e-3, pretrain_iters=100,
                      verbose=False, device="cpu").fit(x, y, iters=500)
-    assert plain.iters_ == 20 and "lr_drop" not in plain.history_  # the Gaussian start is already settled
+    assert plain.iters_ < 500 and "settled" in plain.stop_reason_ and "lr_drop" not in plain.history_
 
 
 def test_w2dual_divergence_is_reported_and_no_map_is_kept(pair):
