@@ -1,62 +1,82 @@
-"""Displacement-sparse OT on synthetic single-cell-like data: support recovery and sparsity vs λ.
+"""Displacement-sparse OT at scale (the DisNOT study): support recovery and displacement error vs λ and penalty.
 
-2000 cells × 3000 genes U[0,1); the target shifts 100 genes by U[0,100) and 2000 others by U[0,1).
-    python examples/ot_sparse_cells.py [--iters 100] [--lams 0.1 3 10 30 100] [--out icctrl-out/ot]
+2000 samples in R^2000, U[0,1) source; the target is a fresh U[0,1) draw shifted by U(0, 100) on 100 coordinates
+and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true map is that translation.
+    python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse.json --study adaptive [--penalties l0 l1 stvs]
+    python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_sweep.json --study sweep --penalties l0 \\
+        --lams 0.1 3 10 30
+`adaptive`: λ adapted (`target_dim=100`, the dimension budget) for each penalty; `sweep`: fixed λ values.
+Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of the 100 true coordinates,
+the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ and the wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import icctrl.ot as O  # noqa: E402
-from icctrl._io import atomic_write  # noqa: E402
+import icctrl.ot as O
+from icctrl._io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ot_benchmark import sparse_cells  # noqa: E402
+from ot_benchmark import sparse_pair  # noqa: E402
+
+THRESHOLD = 0.1
+#: settings of the study (the penalty's ε / γ between the shifts to suppress, < 1, and those to keep, up to 100)
+SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, check_every=10, hidden=64, layers=2, lr=1e-2,
+                inner_iters=3, batch_size=128, pretrain_iters=50, verbose=False)
+
+
+def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
+    """Fit one SparseW2Dual and score its support and displacement on 500 source samples."""
+    kw = {**SETTINGS, **extra}
+    model = O.SparseW2Dual(x.shape[1], penalty, **kw)
+    t0 = time.perf_counter()
+    model.fit(x, y, iters=iters)
+    wall = time.perf_counter() - t0
+    xs = x[:500]
+    delta = model.transport(xs) - xs
+    dims = O.displacement_dims(xs, xs + delta, threshold=THRESHOLD)
+    rec = O.support_recovery(xs, xs + delta, big_idx, threshold=THRESHOLD)
+    err = float(100 * ((delta - shift) ** 2).sum(1).mean() / (shift**2).sum())
+    out = {"penalty": penalty, "iters": model.iters_, "wall_s": round(wall, 1), "settings": kw,
+           "dims_mean": float(dims.mean()), "dims_p75": float(np.percentile(dims, 75)),
+           "precision": rec["precision"], "recall": rec["recall"], "found": rec["found"],
+           "displacement_error_pct": err, "final_lambda": model.lam_, "stop": model.stop_reason_}
+    print(f"{penalty} {extra}: precision {rec['precision']:.2f} recall {rec['recall']:.2f} dims "
+          f"{dims.mean():.0f} error {err:.1f} % λ {model.lam_:.3g} ({wall:.0f} s)", flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=100)
-    ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 3.0, 10.0, 30.0, 100.0])
-    ap.add_argument("--penalty", default="l0", choices=list(O.PENALTIES))
-    ap.add_argument("--out", default="icctrl-out/ot")
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--study", default="adaptive", choices=["adaptive", "sweep"])
+    ap.add_argument("--penalties", nargs="+", default=list(O.PENALTIES), choices=list(O.PENALTIES))
+    ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 3.0, 10.0, 30.0])
+    ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--baseline", action="store_true", help="also fit the same dual without penalty (λ = 1e-9)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x, y, big_idx, _ = sparse_cells()
-    rows = []
-    for lam in args.lams:
-        model = O.SparseW2Dual(x.shape[1], args.penalty, lam=lam, epsilon=1.0, threshold=0.1, hidden=64, layers=2,
-                               lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50)
-        model.fit(x, y, iters=args.iters)
-        tx = model.transport(x[:500])
-        dims = O.displacement_dims(x[:500], tx, threshold=0.1)
-        rec = O.support_recovery(x[:500], tx, big_idx, threshold=0.1)
-        rows.append((lam, dims.mean(), np.percentile(dims, 75), rec["precision"], rec["recall"]))
-        print(f"λ={lam:g}: displaced genes per cell mean {dims.mean():.0f} (p75 {np.percentile(dims, 75):.0f}),"
-              f" support precision {rec['precision']:.2f} recall {rec['recall']:.2f}")
-    r = np.array(rows)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.semilogx(r[:, 0], r[:, 1], "o-", label="mean displaced genes")
-    ax.semilogx(r[:, 0], r[:, 2], "s--", label="75th percentile")
-    ax.axhline(len(big_idx), color="k", ls=":", label="true support (100)")
-    ax.set_xlabel("λ")
-    ax.set_ylabel("genes with |Δ| > 0.1")
-    ax.set_title(f"sparsity vs λ ({args.penalty}, {args.iters} iterations)")
-    ax.legend()
-    path = Path(args.out) / "sparse_cells.png"
-    atomic_write(path, lambda p: fig.savefig(p, dpi=120, format="png"))
-    print(f"saved {path}")
+    x, y, big_idx, shift = sparse_pair()
+    result = {"study": args.study, "n": x.shape[0], "dim": x.shape[1], "true_support": len(big_idx),
+              "threshold": THRESHOLD, "runs": []}
+    for penalty in args.penalties:
+        if args.study == "adaptive":
+            runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=1e-3, target_dim=100, warmup=20)]
+        else:
+            runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam)) for lam in args.lams]
+        result["runs"].extend(runs)
+        write_json(args.json, result)
+    if args.baseline:
+        result["runs"].append(dict(baseline=True, **run_one(x, y, big_idx, shift, "l0", args.iters, lam=1e-9)))
+        write_json(args.json, result)
     return 0
 
 

@@ -6,7 +6,9 @@ Estimators (scikit-learn style: `fit(x, y, iters=...)` → self, `transport(x)` 
 Cost convention: c(x, y) = ½‖x − y‖²; W2² estimates are of the squared distance E‖X − T(X)‖².
 """
 
-from icctrl.ot._gaussian import GaussianPair, gaussian_pair
+from icctrl.ot._base import DivergenceError, auto_budget
+from icctrl.ot._dense_icnn import DenseICNN
+from icctrl.ot._gaussian import GaussianPair, gaussian_pair, linear_map
 from icctrl.ot._metrics import cosine, displacement_dims, l2_uvp, support_recovery
 from icctrl.ot._monge import MongeGapMap, monge_gap
 from icctrl.ot._penalties import PENALTIES, AdaptiveLambda, displacement_penalty
@@ -17,4 +19,5 @@ from icctrl.ot._w2dual import W2Dual
 
 __all__ = ["W2Dual", "SparseW2Dual", "MongeGapMap", "monge_gap", "l2_uvp", "cosine", "displacement_dims",
            "support_recovery", "displacement_penalty", "PENALTIES", "AdaptiveLambda", "gaussian_pair",
-           "GaussianPair", "w2bench", "W2Bench", "sinkhorn", "sinkhorn_divergence"]
+           "GaussianPair", "linear_map", "DenseICNN", "DivergenceError", "auto_budget", "w2bench", "W2Bench",
+           "sinkhorn", "sinkhorn_divergence"]

@@ -5,8 +5,35 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from icctrl.errors import InvalidValueError, ShapeError
+from icctrl.errors import IcctrlError, InvalidValueError, ShapeError
 from icctrl.ot._arrays import resolve_device, to_points
+
+
+class DivergenceError(IcctrlError, RuntimeError):
+    """Training blew up (NaN loss, a W2 estimate below zero, a conjugate map far off the data); no map is kept."""
+
+
+def auto_budget(dim: int) -> int:
+    """Default number of outer iterations in R^dim: grows with d (early stopping usually ends sooner)."""
+    return int(min(20000, 2000 + 150 * dim))
+
+
+def settled(values: list[float], patience: int, tol: float, floor: float) -> bool:
+    """True when the last `patience` + 1 values lie within tol·max(|their mean|, floor) of each other."""
+    if len(values) <= patience:
+        return False
+    recent = values[-(patience + 1):]
+    return max(recent) - min(recent) <= tol * max(abs(sum(recent) / len(recent)), floor)
+
+
+def split_holdout(data: torch.Tensor, fraction: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training part, held-out part): a random `fraction` of the rows (at least 256, at most 4096) is held out."""
+    n = data.shape[0]
+    k = int(min(4096, max(256, round(fraction * n))))
+    if fraction <= 0 or n < 2 * k:
+        return data, data[:0]
+    perm = torch.randperm(n, generator=gen).to(data.device)
+    return data[perm[k:]], data[perm[:k]]
 
 
 def check_positive_int(name: str, value) -> int:

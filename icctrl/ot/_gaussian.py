@@ -91,3 +91,18 @@ def gaussian_pair(d: int, seed: int = 0, *, spread: tuple[float, float] = (0.5, 
     a, b = ot.gaussian.bures_wasserstein_mapping(mp, mq, cp, cq)
     a = 0.5 * (a + a.T)
     return GaussianPair(mp, cp, mq, cq, np.asarray(a), np.asarray(b).reshape(d), int(seed))
+
+
+def linear_map(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """(A, b) of the W2-optimal map between Gaussian fits of the samples x and y: T(x) = x·A + b, A sym. PD.
+
+    The affine baseline of neural OT, and the starting map of the estimators (float64; POT's Bures map).
+    """
+    xx = np.asarray(x, dtype=np.float64)
+    yy = np.asarray(y, dtype=np.float64)
+    d = xx.shape[1]
+    cx = np.cov(xx.T).reshape(d, d) + 1e-9 * np.eye(d)
+    cy = np.cov(yy.T).reshape(d, d) + 1e-9 * np.eye(d)
+    a, b = ot.gaussian.bures_wasserstein_mapping(xx.mean(0), yy.mean(0), cx, cy)
+    return 0.5 * (np.asarray(a) + np.asarray(a).T), np.asarray(b).reshape(d)
+

@@ -33,6 +33,8 @@ class SparseW2Dual(W2Dual):
                  target_dim: float | None = None, threshold: float = 0.1, growth: float = 2.0,
                  check_every: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
                  quadratic: float = 0.5, quadratic_g: float = 1.0, **kwargs):
+        kwargs.setdefault("potential", "icnn")
+        kwargs.setdefault("init", "identity")
         super().__init__(dim, quadratic=quadratic, quadratic_g=quadratic_g, **kwargs)
         if penalty not in PENALTIES:
             raise UnknownNameError(f"unknown penalty {penalty!r}; choose one of {list(PENALTIES)}")
@@ -57,12 +59,17 @@ class SparseW2Dual(W2Dual):
     def _inverse_net(self) -> torch.nn.Module:
         return self.f
 
-    def fit(self, x, y, iters: int = 1000) -> SparseW2Dual:
+    def fit(self, x, y, iters: int | None = None) -> SparseW2Dual:
         """Fit on x ~ P (source) and y ~ Q (target) with the sparsity penalty; returns self."""
         self.lam_ = self.lam
         self.lambda_ = AdaptiveLambda(self.lam, self.target_dim, **self._ctl_args) if self.target_dim else None
         self._dims: list[float] = []
         return super().fit(x, y, iters=iters)
+
+    def _check(self, it: int, hold, second: float) -> bool:
+        """Divergence tests always; the early stop only once λ has brought the map under its dimension target."""
+        stop = super()._check(it, hold, second)
+        return stop and (self.lambda_ is None or self.lambda_.phase == "anneal")
 
     def _g_penalty(self, yq: torch.Tensor, gy: torch.Tensor, it: int) -> torch.Tensor:
         delta = (gy - yq) * self.scaler_.scale  # data units

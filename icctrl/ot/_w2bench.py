@@ -28,11 +28,16 @@ _KEYS = [f"quadratic_layers.{k}.{p}" for k in range(3) for p in ("quadratic_deco
 
 
 def default_root() -> Path:
-    """$ICCTRL_W2BENCH, else ../shared/data/w2bench next to the repository."""
+    """$ICCTRL_W2BENCH, else the nearest shared/data/w2bench above the repository (../shared for a clone)."""
     env = os.environ.get("ICCTRL_W2BENCH")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "w2bench"
+    here = Path(__file__).resolve()
+    for parent in here.parents[2:]:
+        candidate = parent / "shared" / "data" / "w2bench"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[3] / "shared" / "data" / "w2bench"
 
 
 def _load_potential(path: Path, d: int) -> dict[str, torch.Tensor]:
