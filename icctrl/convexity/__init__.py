@@ -1,17 +1,22 @@
 """The one place where convexity, monotonicity and Lipschitz questions are answered.
 
-Symbolic: `certify` composes the declared facts of every layer (curvature, monotonicity, sign) through a
-model or an assembled problem. Numeric second opinion: `jensen_check`, `monotonicity_check`,
-`hessian_check`, `lipschitz_estimate`. Certified bound: `lipschitz_bound`.
+Every answer is a reading of one representation: the aten graph of the forward that actually runs
+(`capture`), with the current parameter values, interpreted against one table of op facts (`facts`).
+Symbolic: `certify` (curvature, monotonicity, sign) and `lipschitz_bound`. Numeric second opinion:
+`jensen_check`, `monotonicity_check`, `hessian_check`, `lipschitz_estimate`.
 """
 
-from icctrl.convexity._certify import Certificate, certify, register_rule, run_trace, summarize, trace_module
+from icctrl.convexity._certify import Certificate, certify, run_trace, summarize
 from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, Atom, Curvature, Mono, Sign, sign_of
+from icctrl.convexity._graph import Graph, GraphError, capture, digest
+from icctrl.convexity._lattice import Curvature, Mono, Sign, sign_of
 from icctrl.convexity._lipschitz import lipschitz_bound
+from icctrl.convexity._ops import Facts, facts
+from icctrl.convexity._read import Domain, interpret
 
-__all__ = ["Certificate", "certify", "register_rule", "run_trace", "summarize", "trace_module", "Sym", "Tracer",
-           "ATOMS", "Atom", "Curvature", "Mono", "Sign", "sign_of", "lipschitz_bound"]
+__all__ = ["Certificate", "certify", "run_trace", "summarize", "Sym", "Tracer", "Graph", "GraphError", "capture",
+           "digest", "Curvature", "Mono", "Sign", "sign_of", "lipschitz_bound", "Facts", "facts", "Domain",
+           "interpret"]
 
 from icctrl.convexity._numeric import (
            CheckResult,
