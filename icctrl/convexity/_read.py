@@ -18,7 +18,9 @@ from icctrl.convexity._ops import Facts, facts
 MOVES = {"view", "_unsafe_view", "reshape", "permute", "t", "transpose", "select", "slice", "cat", "stack",
          "expand", "unsqueeze", "squeeze", "index_select", "unbind", "split", "split_with_sizes", "flip", "repeat",
          "narrow", "index", "gather", "alias", "expand_copy", "view_copy", "permute_copy", "diagonal", "movedim",
-         "unflatten", "flatten", "chunk", "_reshape_alias", "as_strided"}
+         "unflatten", "flatten", "chunk", "_reshape_alias", "as_strided", "unsafe_split", "unsafe_chunk",
+         "split_with_sizes_copy", "unbind_copy", "select_copy", "slice_copy", "unsqueeze_copy", "squeeze_copy",
+         "transpose_copy", "t_copy", "alias_copy"}
 LIKE = {"new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "full_like", "empty_like",
         "sym_size", "size", "new_empty_strided"}
 
@@ -180,6 +182,23 @@ def _matmul(dom, node, a, b):
     return dom.lmatmul(a, b, node)
 
 
+def _inplace_is_local(node) -> bool:
+    """An in-place op can be read as its out-of-place twin when nothing reads the mutated tensor (or a tensor
+    it is a view of) after it."""
+    order = {n: i for i, n in enumerate(node.graph.nodes)}
+    frontier, seen = [node.args[0]], set()
+    while frontier:
+        n = frontier.pop()
+        if not isinstance(n, torch.fx.Node) or n in seen:
+            continue
+        seen.add(n)
+        if any(u is not node and order[u] > order[node] for u in n.users):
+            return False
+        if op_name(n) in MOVES or op_name(n) == "getitem":
+            frontier += [a for a in _flat(n.args) if isinstance(a, torch.fx.Node)]
+    return True
+
+
 def _call(dom: Domain, node, args, kwargs):
     name = op_name(node)
     if name == "getitem":
@@ -187,6 +206,10 @@ def _call(dom: Domain, node, args, kwargs):
     abstract = [v for v in _flat([*args, *kwargs.values()]) if _is_abs(v)]
     if not abstract:
         return node.target(*args, **kwargs)
+    if name.endswith("_") and not name.startswith("_"):
+        if not _inplace_is_local(node):
+            return _unknown(dom, node, abstract, f"in-place aten.{name} on a tensor that is read again later")
+        name = name[:-1]
     if name in LIKE:  # uses only the input's shape and dtype
         dummy = _map(args, lambda v: torch.zeros(v.shape, dtype=torch.float64) if _is_abs(v) else v)
         return node.target(*dummy, **kwargs)
