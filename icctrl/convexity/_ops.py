@@ -87,7 +87,8 @@ def _unknown(name: str, lip=math.inf, mono=(False, False), sign=NONE, casadi=Non
 def leaky_relu(slope: float = 0.01) -> Facts:
     a = float(slope)
     name = f"leaky_relu(slope={a:g})"
-    ca_form = (lambda x: _ca().if_else(x > 0, x, a * x))
+    def ca_form(x):
+        return (_ca().if_else(x > 0, x, a * x))
     cvx_form = (lambda x: _cp().maximum(x, a * x)) if 0 <= a <= 1 else None
     return Facts(name, a <= 1, a >= 1, a >= 0, False, NONNEG if a <= 0 else KEEP, max(1.0, abs(a)),
                  smooth=a == 1, casadi=ca_form, cvxpy=cvx_form)
@@ -109,7 +110,8 @@ def elu(alpha: float = 1.0, scale: float = 1.0, input_scale: float = 1.0) -> Fac
 def celu(alpha: float = 1.0) -> Facts:
     a = float(alpha)
     name = f"celu(alpha={a:g})"
-    ca_form = (lambda x: _ca().if_else(x > 0, x, a * (_ca().exp(x / a) - 1)))
+    def ca_form(x):
+        return (_ca().if_else(x > 0, x, a * (_ca().exp(x / a) - 1)))
     if a > 0:  # slopes e^(x/α) ≤ 1 then 1: convex, nondecreasing, 1-Lipschitz
         return Facts(name, True, False, True, False, KEEP, 1.0, casadi=ca_form, epigraph=_elu_epigraph(1.0, a))
     return _unknown(name, casadi=ca_form)
@@ -118,7 +120,8 @@ def celu(alpha: float = 1.0) -> Facts:
 def softplus(beta: float = 1.0, threshold: float = 20.0) -> Facts:
     b, th = float(beta), float(threshold)
     name = f"softplus(beta={b:g})"
-    ca_form = (lambda x: _softplus_ca(x, b, th))
+    def ca_form(x):
+        return (_softplus_ca(x, b, th))
     if b > 0:
         return Facts(name, True, False, True, False, NONNEG, 1.0, casadi=ca_form,
                      cvxpy=lambda x: _cp().logistic(b * x) / b)
@@ -131,7 +134,8 @@ def _pow(p: float) -> Facts:
     name = f"pow({p:g})"
     if p == 1:
         return IDENTITY
-    ca_form = (lambda x: x**p)
+    def ca_form(x):
+        return (x**p)
     if p == 2:
         return Facts(name, True, False, False, False, NONNEG, math.inf, by_sign=True, casadi=ca_form,
                      cvxpy=None)

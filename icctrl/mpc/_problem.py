@@ -26,6 +26,18 @@ class Lyapunov:
     rho_min: float = 1.0
     penalty: float = 1e3
 
+    def __post_init__(self):
+        """P positive semidefinite (V convex), decay in (0, 1], rho_min ≥ 0 and penalty > 0, finite."""
+        p = np.asarray(self.P, dtype=float)
+        if p.ndim != 2 or p.shape[0] != p.shape[1]:
+            raise ShapeError(f"Lyapunov P must be a square matrix, got shape {p.shape}")
+        self.P = _psd(p, p.shape[0], "Lyapunov P")
+        for name, v, ok in (("decay", self.decay, lambda v: 0 < v <= 1), ("rho_min", self.rho_min, lambda v: v >= 0),
+                            ("penalty", self.penalty, lambda v: v > 0)):
+            if not np.isfinite(v) or not ok(v):
+                raise InvalidValueError(f"Lyapunov {name} is out of range, got {v!r} (decay in (0, 1], "
+                                        "rho_min >= 0, penalty > 0)")
+
 
 def _vec(v, n, what) -> np.ndarray:
     a = np.asarray(v, dtype=float).reshape(-1)
@@ -36,17 +48,18 @@ def _vec(v, n, what) -> np.ndarray:
     return a
 
 
-def _psd(Q, n: int) -> np.ndarray:
+def _psd(Q, n: int, what: str = "Q") -> np.ndarray:
     """A finite, symmetric positive semidefinite n × n weight (the tracking cost must be convex in x̂)."""
     q = np.asarray(Q, dtype=float)
     if q.shape != (n, n):
-        raise ShapeError(f"Q must be {n} × {n}, got shape {q.shape}")
+        raise ShapeError(f"{what} must be {n} × {n}, got shape {q.shape}")
     if not np.all(np.isfinite(q)):
-        raise InvalidValueError(f"Q contains non-finite values: {q.tolist()}")
+        raise InvalidValueError(f"{what} contains non-finite values: {q.tolist()}")
     q = (q + q.T) / 2
     low = float(np.linalg.eigvalsh(q).min())
     if low < -1e-9 * max(1.0, float(np.abs(q).max())):
-        raise InvalidValueError(f"Q must be positive semidefinite, its smallest eigenvalue is {low:.3g}: {q.tolist()}")
+        raise InvalidValueError(f"{what} must be positive semidefinite, its smallest eigenvalue is {low:.3g}: "
+                                f"{q.tolist()}")
     return q
 
 
