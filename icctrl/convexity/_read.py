@@ -113,6 +113,13 @@ def _move(dom: Domain, node, args, kwargs):
     return dom.gather(srcs, out, node)
 
 
+def _pad(dom: Domain, node, x: Abstract, pad, value) -> Abstract:
+    """Constant padding (or cropping, for negative pads) as data movement with one constant source element."""
+    n = _numel(x.shape)
+    ids = torch.nn.functional.pad(torch.arange(n, dtype=torch.long).reshape(x.shape), list(pad), value=n)
+    return dom.gather([x, dom.const(torch.tensor([float(value or 0.0)], dtype=torch.float64))], ids, node)
+
+
 def _dims(node, args, ndim: int) -> tuple[int, ...]:
     dims = args[1] if len(args) > 1 and args[1] is not None else node.kwargs.get("dim")
     if dims is None or dims == []:
@@ -174,6 +181,8 @@ def _matmul(dom, node, a, b):
     if _is_abs(a) and _is_abs(b):
         return dom.unknown(node, [a, b], shape, "product of two input-dependent matrices")
     if _is_abs(a):
+        if b.dim() == 3 and len(a.shape) == 3 and bool((b == b[:1]).all()):  # a batched product, one matrix
+            b = b[0]
         if b.dim() != 2:
             return dom.unknown(node, [a], shape, f"matrix product with a {b.dim()}-d right factor")
         return dom.matmul(a, b, node)
@@ -218,6 +227,8 @@ def _call(dom: Domain, node, args, kwargs):
         return _unknown(dom, node, abstract, "a parameter or constant has non-finite values")
     if name in MOVES:
         return _move(dom, node, args, kwargs)
+    if name == "constant_pad_nd" and _is_abs(args[0]) and len(abstract) == 1:
+        return _pad(dom, node, args[0], args[1], kwargs.get("value", args[2] if len(args) > 2 else 0.0))
     if name in ("add", "sub", "rsub", "mul", "div", "maximum", "minimum"):
         return _binary(dom, node, name, args[0], args[1], kwargs.get("alpha", args[2] if len(args) > 2 else 1))
     if name in ("mm", "matmul", "bmm"):

@@ -8,7 +8,8 @@ Layouts:
 - "one_step" (the papers' model): one window per sampling period, split into `window` sub-steps of
   dt/window; inputs [x_k, u_k] at every sub-step, targets the sub-step states (the last is x_(k+1)).
 - "multi_step": windows of `window` periods; inputs [x_0, u_j], targets x_(j+1) or target_fn(x_(j+1)).
-- `horizon_flat(ds, nx)` turns a multi_step dataset into one step per window: [x_0, u_0, …] → all targets.
+- `horizon_flat(ds, nx)` turns a multi_step dataset into one step per window: [x_0, u_0, …] → all targets;
+  `window_flat(ds)` does the same for a one_step dataset: the held [x_k, u_k] → every sub-step state.
 
 Designs for `generate`: "grid" (constant inputs, uniform or an input_grid**nu grid crossed with the
 initial states), "steps" (random levels held hold[0]..hold[1] periods), "prbs" (maximal-length binary
@@ -22,7 +23,7 @@ std in scaled units to the training targets only. Generated datasets are cached 
 from icctrl.data._cache import cache_dir
 from icctrl.data._dataset import SequenceDataset
 from icctrl.data._designs import DESIGNS
-from icctrl.data._flat import horizon_flat
+from icctrl.data._flat import horizon_flat, window_flat
 from icctrl.data._generate import REGION_MARGIN, cstr_dataset, generate
 from icctrl.data._scaler import Scaler
 from icctrl.data._table import FILLS, from_table
@@ -40,5 +41,6 @@ __all__ = [
     "from_table",
     "generate",
     "horizon_flat",
+    "window_flat",
     "window_trajectories",
 ]

@@ -28,3 +28,18 @@ def horizon_flat(ds: SequenceDataset, nx: int) -> SequenceDataset:
             "source_hash": ds.content_hash}
     return SequenceDataset(inputs, targets, ds.traj_id, names_in, names_out, ds.splits,
                            Scaler.fit(inputs[train]), Scaler.fit(targets[train]), meta)
+
+
+def window_flat(ds: SequenceDataset) -> SequenceDataset:
+    """One feature vector per one_step window: the held input [x_k, u_k] → every sub-step target, for
+    feed-forward models (an ICNN over the whole window)."""
+    if ds.meta.get("layout") != "one_step":
+        raise DataError(f"window_flat needs a 'one_step' dataset, got layout {ds.meta.get('layout')!r}")
+    n, T, _ = ds.targets.shape
+    inputs = ds.inputs[:, :1, :]
+    targets = ds.targets.reshape(n, 1, -1)
+    names_out = tuple(f"{y}[{t + 1}]" for t in range(T) for y in ds.output_names)
+    train = ds.splits["train"]
+    meta = {**ds.meta, "layout": "window_flat", "window": 1, "sub_steps": T, "source_hash": ds.content_hash}
+    return SequenceDataset(inputs, targets, ds.traj_id, ds.input_names, names_out, ds.splits,
+                           Scaler.fit(inputs[train]), Scaler.fit(targets[train]), meta)

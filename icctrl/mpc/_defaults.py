@@ -19,6 +19,7 @@ CSTR_CONTROLLERS = {
     "first_principles": ("first_principles", "ipopt"),
     "iclstm": ("iclstm", "ipopt"),
     "lstm": ("lstm", "ipopt"),
+    "linear": ("linear", "sqp"),  # the affine least-squares model: linear MPC
     "convex": ("picnn_cost", "sqp"),
 }
 
@@ -62,7 +63,7 @@ def default_controller(plant: str = "cstr", model: str = "iclstm", *, solver: st
                        horizon: int = 10, lyapunov: bool = True, shooting: str | None = None,
                        **solver_options) -> Controller:
     """A ready Controller for the CSTR: "first_principles", a shipped default ("iclstm", "lstm", "iclrnn",
-    "icrnn_cost"), "convex" (the certified-convex controller), a checkpoint path, or a loaded model.
+    "linear", "icrnn_cost"), "convex" (the certified-convex controller), a checkpoint path, or a loaded model.
     Its `step` takes the state in absolute units."""
     if str(plant).lower() != "cstr":
         raise UnknownNameError(f"no default controllers for plant {plant!r}; available: 'cstr'")

@@ -51,7 +51,7 @@ def pv_models(plant, names=PV_MODELS, spec: ModelSpec = ModelSpec(), cache: bool
     Trained with `icctrl.train.train` on `pv_dataset` and saved as checkpoints under `pv_cache_dir()`;
     a cached checkpoint with the same spec and plant is loaded instead (weights only).
     """
-    from icctrl.train import TrainConfig, load, train
+    from icctrl.train import AFFINE_START, TrainConfig, load, train
 
     bad = [n for n in names if n not in PV_MODELS]
     if bad:
@@ -65,6 +65,7 @@ def pv_models(plant, names=PV_MODELS, spec: ModelSpec = ModelSpec(), cache: bool
         if ds is None:
             ds = pv_dataset(plant, spec.n_traj, spec.steps, spec.window, seed=spec.seed)
         kw = {"activation": ACTIVATION[name]} if ACTIVATION[name] else {}
+        kw.update({"affine": 0} if name in AFFINE_START else {})  # the recipe of docs/pv.md: no affine path
         cfg = TrainConfig(epochs=spec.epochs, lr=3e-3, batch_size=64, patience=None, seed=spec.seed,
                           device="cpu", quiet=quiet, tags={"plant": plant.name, "use": "pv rto"})
         res = train(name, ds, cfg, hidden=spec.hidden, layers=spec.layers, **kw)

@@ -9,7 +9,7 @@ from icctrl.train._checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from icctrl.train._config import TrainConfig
+from icctrl.train._config import DEFAULT_STEPS, MODEL_LR, TrainConfig
 from icctrl.train._ddp import DistInfo, dist_info
 from icctrl.train._defaults import (
     DEFAULTS,
@@ -21,7 +21,7 @@ from icctrl.train._defaults import (
 )
 from icctrl.train._robustness import NOISE_LEVELS, STUDY_MODELS, robustness_study
 from icctrl.train._throughput import benchmark_training, throughput
-from icctrl.train._trainer import Trainer, TrainResult, evaluate, resolve_device, train
+from icctrl.train._trainer import AFFINE_START, Trainer, TrainResult, default_model_kw, evaluate, resolve_device, train
 
 __all__ = [
     "FORMAT_VERSION",
@@ -31,6 +31,10 @@ __all__ = [
     "read_checkpoint",
     "save_checkpoint",
     "TrainConfig",
+    "DEFAULT_STEPS",
+    "MODEL_LR",
+    "AFFINE_START",
+    "default_model_kw",
     "DistInfo",
     "dist_info",
     "DEFAULTS",

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from icctrl.errors import InvalidValueError, UnknownNameError
 
 DEVICES = ("auto", "cpu", "cuda")
+#: Optimiser steps a run takes when neither `epochs` nor `steps` is given.
+DEFAULT_STEPS = 4000
+#: Adam learning rate per model when `lr` is None (the affine model is fitted in closed form).
+MODEL_LR = {"icnn": 1e-2, "picnn": 1e-2, "icrnn": 1e-2, "iclstm": 1e-2, "iclrnn": 1e-2, "lrnn": 3e-3,
+            "rnn": 3e-3, "lstm": 3e-3}
 
 
 @dataclass
 class TrainConfig:
     """Settings of one training run (Adam on the mean squared error in scaled units)."""
 
-    #: Passes over the training split (an upper bound when early stopping is on).
-    epochs: int = 100
-    #: Adam learning rate.
-    lr: float = 1e-3
+    #: Passes over the training split; None: as many as `steps` optimiser steps take (the default budget).
+    epochs: int | None = None
+    #: Budget in optimiser steps (used when `epochs` is None; None: DEFAULT_STEPS). Steps, not epochs, so that
+    #: a small data set gets as many updates as a large one.
+    steps: int | None = None
+    #: Adam learning rate; None: the model's own (MODEL_LR: 1e-2 for the input-convex models, whose softplus
+    #: weights move by a fraction of their value per step; 3e-3 for the others).
+    lr: float | None = None
     #: Global batch size (split across processes under DDP, so results do not depend on the process count).
-    batch_size: int = 64
-    #: Stop after this many epochs without a validation improvement larger than `min_delta`; None: never.
-    patience: int | None = 20
+    batch_size: int = 128
+    #: Stop after this many epochs without a validation improvement larger than `min_delta`; None: never;
+    #: "auto": a fifth of the epochs, at least 20.
+    patience: int | str | None = "auto"
     #: Restore the weights of the best validation epoch at the end; False keeps the last epoch's weights (for
     #: studies where selecting on the validation split would be an unfair advantage).
     keep_best: bool = True
@@ -33,7 +43,7 @@ class TrainConfig:
     #: Adam weight decay (L2); 0 for none.
     weight_decay: float = 0.0
     #: Cosine decay of the learning rate to lr * lr_final over `epochs`; 1.0 keeps it constant.
-    lr_final: float = 1.0
+    lr_final: float = 0.02
     #: Seed of the initial weights (when the trainer builds the model) and of the batch order.
     seed: int = 0
     #: "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
@@ -54,14 +64,19 @@ class TrainConfig:
     tags: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _pos_int(self, "epochs")
+        if self.epochs is not None and self.steps is not None:
+            raise InvalidValueError(f"give epochs={self.epochs!r} or steps={self.steps!r}, not both")
+        for name in ("epochs", "steps"):
+            if getattr(self, name) is not None:
+                _pos_int(self, name)
         _pos_int(self, "batch_size")
         _pos_int(self, "state_every")
-        if self.patience is not None:
+        if self.patience is not None and self.patience != "auto":
             _pos_int(self, "patience")
         if self.threads is not None:
             _pos_int(self, "threads")
-        _pos_float(self, "lr")
+        if self.lr is not None:
+            _pos_float(self, "lr")
         for name in ("min_delta", "weight_decay"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -80,6 +95,19 @@ class TrainConfig:
         if self.certify_wrt is not None:
             self.certify_wrt = [int(i) for i in self.certify_wrt]
         self.tags = dict(self.tags)
+
+    def resolve(self, model_name: str, n_train: int) -> TrainConfig:
+        """A copy with every automatic setting made concrete for this model and training-set size."""
+        cfg = replace(self)
+        if cfg.epochs is None:
+            steps = cfg.steps if cfg.steps is not None else DEFAULT_STEPS
+            cfg.epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / cfg.batch_size))))
+            cfg.steps = None
+        if cfg.lr is None:
+            cfg.lr = MODEL_LR.get(str(model_name).lower(), 3e-3)
+        if cfg.patience == "auto":
+            cfg.patience = max(20, math.ceil(0.2 * cfg.epochs))
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-able; stored in checkpoints)."""

@@ -31,8 +31,8 @@ class DefaultSpec:
     model: str
     layout: str
     window: int
-    hidden: int
-    layers: int
+    hidden: int | None
+    layers: int | None
     model_kw: dict = field(default_factory=dict)
     data_kw: dict = field(default_factory=dict)
     config_kw: dict = field(default_factory=dict)
@@ -52,11 +52,10 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             "iclstm",
             "one_step",
             5,
-            32,
+            64,
             2,
-            {"activation": "relu"},
-            config_kw=_ONE_STEP,
-            purpose="the papers' IC-LSTM one-period model, all inputs doubled",
+            purpose="the papers' IC-LSTM 2x64 one-period model, all inputs doubled, affine path started at the "
+            "least-squares fit; trained with train(name, dataset) defaults",
         ),
         DefaultSpec(
             "cstr",
@@ -65,11 +64,19 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             "one_step",
             5,
             64,
-            1,
-            {"activation": "relu"},
-            config_kw=_ONE_STEP,
-            purpose="ICLRNN one-period model (jointly convex, Lipschitz); one layer: "
-            "the two-layer ICLRNN does not learn T on this data",
+            2,
+            purpose="ICLRNN 2x64 one-period model (jointly convex, Lipschitz), affine path started at the "
+            "least-squares fit; trained with train(name, dataset) defaults",
+        ),
+        DefaultSpec(
+            "cstr",
+            "linear",
+            "linear",
+            "one_step",
+            5,
+            None,
+            None,
+            purpose="the affine (ARX) least-squares baseline, closed form; the linear-MPC controller's model",
         ),
         DefaultSpec(
             "cstr",
@@ -90,7 +97,7 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             10,
             32,
             2,
-            {"activation": "relu", "doubled": [2, 3]},
+            {"activation": "relu", "doubled": [2, 3], "affine": 0},
             config_kw={**_ONE_STEP, "epochs": 120},
             target="lyapunov",
             certify_wrt=(2, 3),
@@ -203,7 +210,8 @@ def train_default(
     }
     if epochs is not None:
         cfg_kw["epochs"] = epochs
-    result = train(s.model, ds, TrainConfig(**cfg_kw), hidden=s.hidden, layers=s.layers, **s.model_kw)
+    size = {k: v for k, v in (("hidden", s.hidden), ("layers", s.layers)) if v is not None}
+    result = train(s.model, ds, TrainConfig(**cfg_kw), **size, **s.model_kw)
     timing = {k: result.metrics.pop(k, None) for k in _TIMING}
     timing["epoch_seconds"] = [h.pop("seconds", None) for h in result.history]
     pt, meta = asset_paths(plant, name, folder)

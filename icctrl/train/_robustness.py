@@ -54,7 +54,7 @@ def robustness_study(
     Every model trains for `epochs` on the noisy targets and keeps its LAST weights: no model selection on the
     clean validation split (that would hand every model clean information and hide overfitting to noise)."""
     from icctrl.data import cstr_dataset
-    from icctrl.train._trainer import train
+    from icctrl.train._trainer import AFFINE_START, train
 
     models = [str(m).lower() for m in models]
     bad = [m for m in models if m not in STUDY_LR]
@@ -80,7 +80,9 @@ def robustness_study(
                 device="cpu",
                 keep_best=False,
             )
-            res = train(name, ds, cfg, hidden=hidden, layers=layers)
+            # the papers' architectures: no affine path (train() adds one to input-convex models by default)
+            plain = {"affine": 0} if name in AFFINE_START else {}
+            res = train(name, ds, cfg, hidden=hidden, layers=layers, **plain)
             lip = empirical_lipschitz(res.model.model, ds, n=lipschitz_n, seed=seed)
             row = {
                 "model": name,

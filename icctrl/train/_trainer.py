@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from icctrl.errors import CheckpointError, InvalidValueError, ShapeError
+from icctrl.nn import Linear
 from icctrl.train import _checkpoint as ck
 from icctrl.train import _ddp
 from icctrl.train._config import TrainConfig
@@ -115,11 +116,12 @@ class Trainer:
                 f"{tuple(dataset.input_names)} and {n_out} outputs {tuple(dataset.output_names)}"
             )
         self.model, self.dataset = model, dataset
-        self.config = config if config is not None else TrainConfig()
-        if not isinstance(self.config, TrainConfig):
-            raise InvalidValueError(f"config must be a TrainConfig, got {type(self.config).__name__}")
+        config = config if config is not None else TrainConfig()
+        if not isinstance(config, TrainConfig):
+            raise InvalidValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         if len(dataset.indices("train")) == 0:
             raise InvalidValueError("the dataset's train split is empty")
+        self.config = config.resolve(model.config["name"], len(dataset.indices("train")))
         self.state_path = Path(state_path) if state_path is not None else None
         self.callbacks = tuple(callbacks)
         self.dist = _ddp.dist_info()
@@ -161,8 +163,15 @@ class Trainer:
         if resume:
             self._restore(st, model, opt, sched, scaler)
         has_val = len(xva) > 0
+        if isinstance(model, Linear):  # the affine baseline: closed-form least squares, no optimiser steps
+            model.fit(xtr, ytr)
+            st.update(best_val=evaluate(model, xva, yva) if has_val else math.inf,
+                      best_state=copy.deepcopy(model.state_dict()))
+            return self._finish(st, False, device)
         if st["epoch"] == 0:
             _check_initial_outputs(model, xtr)
+            if has_val:  # the starting point competes: training keeps it unless it improves on it
+                st["best_val"] = evaluate(model, xva, yva)
         bar = _progress(cfg, info, st["epoch"], type(model).__name__)
         stopped = False
         try:
@@ -455,6 +464,19 @@ def _progress(cfg: TrainConfig, info: _ddp.DistInfo, start: int, name: str):
     )
 
 
+#: Zoo models that get an affine path started at the least-squares fit when built by name (`affine=0`: none).
+AFFINE_START = ("icnn", "icrnn", "iclstm", "iclrnn")
+
+
+def default_model_kw(name: str, dataset: Any) -> dict:
+    """Keyword arguments `train(name, dataset)` builds a zoo model with unless told otherwise: a causal affine
+    path over the dataset's window for the input-convex models, the window as the affine model's taps."""
+    name = str(name).lower()
+    if name == "linear":
+        return {"lags": dataset.window}
+    return {"affine": dataset.window} if name in AFFINE_START else {}
+
+
 def train(
     model: str | torch.nn.Module,
     dataset: Any,
@@ -466,15 +488,19 @@ def train(
     callbacks: Sequence[Callable[[int, dict], None]] = (),
     **model_kw: Any,
 ) -> TrainResult:
-    """Build (by zoo name, seeded by `config.seed`) or take a model, train it, and write `out` when given.
+    """Build (by zoo name, seeded by `config.seed`, with `default_model_kw` under `model_kw`) or take a model,
+    train it, and write `out` when given. A model built by name with an affine path starts at the affine fit.
 
     The resume state goes to `state_path` (default `<out>.state` when `out` is given)."""
-    from icctrl.nn import build
+    from icctrl.nn import AffinePlus, affine_start_, build
 
     config = config if config is not None else TrainConfig()
     if isinstance(model, str):
         torch.manual_seed(config.seed)
+        model_kw = {**default_model_kw(model, dataset), **model_kw}
         model = build(model, dataset.inputs.shape[-1], dataset.targets.shape[-1], **model_kw)
+        if isinstance(model, AffinePlus):
+            affine_start_(model, *dataset.tensors("train"))
     elif model_kw:
         raise InvalidValueError(f"model keyword arguments {sorted(model_kw)} need a model name, not a module")
     if state_path is None and out is not None:

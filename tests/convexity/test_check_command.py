@@ -11,13 +11,18 @@ from icctrl.cli import main
 from icctrl.nn import MODELS, Scaled, build
 from icctrl.train import make_checkpoint, save_checkpoint
 
-CONVEX = {"icnn", "picnn", "icrnn", "iclrnn"}
+CONVEX = {"icnn", "picnn", "icrnn", "iclrnn", "linear"}
 
 
 def _save(tmp_path, name):
     torch.manual_seed(0)
-    kw = {"convex_inputs": [0, 1]} if name == "picnn" else {}
-    model = Scaled(build(name, 3, 2, hidden=8, layers=2, **kw), [1.0, 2.0, 3.0], [0.5, 1.0, 2.0], [0.0, 0.0],
+    kw = {"lags": 2} if name == "linear" else {"hidden": 8, "layers": 2}
+    if name == "picnn":
+        kw["convex_inputs"] = [0, 1]
+    core = build(name, 3, 2, **kw)
+    if name == "linear":
+        torch.nn.init.normal_(core.weight)
+    model = Scaled(core, [1.0, 2.0, 3.0], [0.5, 1.0, 2.0], [0.0, 0.0],
                    [1.0, 1.0])
     ckpt = make_checkpoint(model, train_config={}, dataset={"window": 3}, metrics={},
                            certificate={}, extra=None)

@@ -12,11 +12,20 @@ from icctrl.nn import Scaled, build
 
 def _model(name, **kw):
     torch.manual_seed(0)
-    m = build(name, 2, 1, hidden=8, layers=2, **kw).double()
-    return m
+    name, _, affine = name.partition("+")
+    if name == "linear":
+        m = build(name, 2, 1, lags=3, **kw)
+    else:
+        m = build(name, 2, 1, hidden=8, layers=2, affine=3 if affine else None, **kw)
+    lin = m if name == "linear" else getattr(m, "affine", None)
+    if lin is not None:  # random taps: a fresh affine path is zero until fitted
+        with torch.no_grad():
+            lin.weight.normal_()
+            lin.bias.normal_()
+    return m.double()
 
 
-@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn"])
+@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn", "linear", "icnn+affine", "iclrnn+affine"])
 def test_epigraph_is_exact_at_the_optimum(name):
     m = _model(name)
     X = cp.Variable((4, 2))
