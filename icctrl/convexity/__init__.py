@@ -3,7 +3,8 @@
 Every answer is a reading of one representation: the aten graph of the forward that actually runs
 (`capture`), with the current parameter values, interpreted against one table of op facts (`facts`).
 Symbolic: `certify` (curvature, monotonicity, sign) and `lipschitz_bound`. Numeric second opinion:
-`jensen_check`, `monotonicity_check`, `hessian_check`, `lipschitz_estimate`.
+`jensen_check`, `monotonicity_check`, `hessian_check`, `lipschitz_estimate`. Soundness: `fuzz_module` draws
+modules from a grammar built to fool the certificate, `check_module` looks for counterexamples to its verdicts.
 """
 
 from icctrl.convexity._certify import Certificate, certify, run_trace, summarize
@@ -18,6 +19,7 @@ __all__ = ["Certificate", "certify", "run_trace", "summarize", "Sym", "Tracer", 
            "digest", "Curvature", "Mono", "Sign", "sign_of", "lipschitz_bound", "Facts", "facts", "Domain",
            "interpret"]
 
+from icctrl.convexity._fuzz import Verdict, check_module, fuzz_module
 from icctrl.convexity._numeric import (
            CheckResult,
            hessian_check,
@@ -27,5 +29,6 @@ from icctrl.convexity._numeric import (
 )
 from icctrl.convexity._report import check_model, format_report
 
-__all__ += ["check_model", "format_report", "CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate",
+__all__ += ["Verdict", "check_module", "fuzz_module", "check_model", "format_report",
+            "CheckResult", "hessian_check", "jensen_check", "lipschitz_estimate",
             "monotonicity_check"]

@@ -98,18 +98,26 @@ def capture(model: nn.Module, shape: tuple[int, ...]) -> Graph:
     def forward(state, x):
         return torch.func.functional_call(model, dict(zip(names, state)), (x,))
 
-    _anchor(model)
     example = [t.detach().double() if t.is_floating_point() else t.detach() for t in params.values()]
     x = torch.zeros(shape, dtype=torch.float64)
     from torch.fx.experimental.proxy_tensor import make_fx
 
+    def trace(stacks: bool) -> torch.fx.GraphModule:
+        return make_fx(torch.func.functionalize(forward), tracing_mode="fake", record_stack_traces=stacks)(example, x)
+
     try:
-        gm = make_fx(torch.func.functionalize(forward), tracing_mode="fake", record_stack_traces=True)(example, x)
+        gm = trace(False)  # stack traces cost more than the trace itself: recorded only when a message needs one
     except Exception as exc:  # any failure to trace: value-dependent control flow, non-torch code, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise GraphError(f"{type(model).__name__}: the forward cannot be traced as a graph of tensor operations "
                          f"({type(exc).__name__}: {first[:200]}); value-dependent Python control flow and "
                          "non-torch computations are not certified") from exc
+
+    def traced() -> dict[str, str]:
+        _anchor(model)
+        return {n.name: n.meta.get("stack_trace") or "" for n in trace(True).graph.nodes}
+
+    gm.meta["stack_traces"] = traced
     graph = Graph(gm, names, tuple(shape))
     if len(per_model) >= 8:  # a few windows per model (a controller asks for its window and its horizon)
         per_model.pop(next(iter(per_model)))
@@ -117,9 +125,23 @@ def capture(model: nn.Module, shape: tuple[int, ...]) -> Graph:
     return graph
 
 
+def _stack_trace(node) -> str:
+    """The node's recorded stack trace; the graph is traced again with stack traces on first use."""
+    if node.meta.get("stack_trace"):
+        return node.meta["stack_trace"]
+    meta = node.graph.owning_module.meta if node.graph.owning_module is not None else {}
+    traces = meta.get("stack_traces")
+    if callable(traces):
+        try:
+            traces = meta["stack_traces"] = traces()
+        except Exception:  # the forward changed since it was captured: no location, only the op
+            traces = meta["stack_traces"] = {}
+    return (traces or {}).get(node.name, "")
+
+
 def where(node) -> str:
     """The source line that produced a node: the innermost frame outside torch, and the torch layer if any."""
-    lines = (node.meta.get("stack_trace") or "").strip().splitlines()
+    lines = _stack_trace(node).strip().splitlines()
     frames = []
     for i, ln in enumerate(lines):
         ln = ln.strip()
