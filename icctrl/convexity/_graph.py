@@ -2,9 +2,10 @@
 
 `capture` traces `torch.func.functional_call(model, params, (x,))` with `make_fx` in fake mode on the real
 example shape. Parameters and buffers are graph inputs, so their current values are read when a reading runs;
-hooks, subclass forwards and parametrizations appear as the aten ops they really run; an activation's
-parameters (leaky slope, ELU alpha, softplus beta) appear as op arguments. Value-dependent Python control flow
-cannot be traced in fake mode and is reported as a `GraphError`.
+hooks, subclass forwards and parametrizations appear as the aten ops they really run; tensors the forward
+closes over (not parameters or buffers) are copied into the graph as constants, so such a graph is not cached;
+an activation's parameters (leaky slope, ELU alpha, softplus beta) appear as op arguments. Value-dependent
+Python control flow cannot be traced in fake mode and is reported as a `GraphError`.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ def capture(model: nn.Module, shape: tuple[int, ...]) -> Graph:
     from torch.fx.experimental.proxy_tensor import make_fx
 
     def trace(stacks: bool) -> torch.fx.GraphModule:
-        return make_fx(torch.func.functionalize(forward), tracing_mode="fake", record_stack_traces=stacks)(example, x)
+        return make_fx(torch.func.functionalize(forward), tracing_mode="fake", record_stack_traces=stacks,
+                       _allow_non_fake_inputs=True)(example, x)
 
     try:
         gm = trace(False)  # stack traces cost more than the trace itself: recorded only when a message needs one
@@ -119,6 +121,8 @@ def capture(model: nn.Module, shape: tuple[int, ...]) -> Graph:
 
     gm.meta["stack_traces"] = traced
     graph = Graph(gm, names, tuple(shape))
+    if any(n.op == "get_attr" for n in gm.graph.nodes):  # tensors the forward closes over, copied at capture:
+        return graph  # not cached, so a later change to them is read
     if len(per_model) >= 8:  # a few windows per model (a controller asks for its window and its horizon)
         per_model.pop(next(iter(per_model)))
     per_model[key] = graph

@@ -272,6 +272,9 @@ def interpret(graph: Graph, state: list[torch.Tensor], x: Abstract, dom: Domain)
             kwargs = {k: _map(v, lambda a: env[a] if isinstance(a, torch.fx.Node) else a)
                       for k, v in node.kwargs.items()}
             env[node] = _call(dom, node, args, kwargs)
+        elif node.op == "get_attr":  # a tensor constant the forward closed over
+            t = getattr(graph.module, node.target)
+            env[node] = t.detach().double() if t.is_floating_point() else t.detach()
         elif node.op == "output":
             out = _map(node.args[0], lambda a: env[a] if isinstance(a, torch.fx.Node) else a)
         elif node.op != "placeholder":
