@@ -21,6 +21,7 @@ class CasadiDomain(RowDomain):
 
     def __init__(self, name: str):
         self.name = name
+        self._split: dict[int, tuple] = {}  # id of an MX row -> (row, variable part, constant part)
 
     def take(self, row, a, b, length):
         return row if (a, b) == (0, length) else row[a:b]
@@ -42,7 +43,27 @@ class CasadiDomain(RowDomain):
 
     def add(self, a, b, node):
         shape, ra, rb = self._pair(a, b)
-        return RowValue(shape, [p + q for p, q in zip(ra, rb)])
+        return RowValue(shape, [self._plus(p, q) for p, q in zip(ra, rb)])
+
+    def _parts(self, r):
+        if isinstance(r, ca.DM):
+            return None, r
+        hit = self._split.get(id(r))
+        return (hit[1], hit[2]) if hit is not None and hit[0] is r else (r, None)
+
+    def _plus(self, p, q):
+        """p + q with the constant parts of both gathered into one (two biases on one pre-activation, as a
+        torch LSTM cell has, cost one addition, not two)."""
+        (vp, cp), (vq, cq) = self._parts(p), self._parts(q)
+        var = vp if vq is None else vq if vp is None else vp + vq
+        const = cp if cq is None else cq if cp is None else cp + cq
+        if var is None:
+            return const
+        if const is None:
+            return var
+        out = var + const
+        self._split[id(out)] = (out, var, const)
+        return out
 
     def mul(self, a, b, node):
         shape, ra, rb = self._pair(a, b)
