@@ -56,8 +56,11 @@ def register(subparsers) -> None:
     d.add_argument("--dt", type=float, default=None, help="sampling period of --data")
     m = p.add_argument_group("model")
     m.add_argument("--model", default="iclstm", choices=sorted(MODELS), help="model type")
-    m.add_argument("--hidden", type=int, default=64, help="hidden units per layer")
-    m.add_argument("--layers", type=int, default=2, help="layers")
+    m.add_argument("--hidden", type=int, default=None, help="hidden units per layer (default: the model's, 64)")
+    m.add_argument("--layers", type=int, default=None, help="layers (default: the model's, 2)")
+    m.add_argument("--affine", type=int, default=None,
+                   help="taps of the affine path started at the least-squares fit (default: the window for the "
+                   "input-convex models; 0: none)")
     m.add_argument("--activation", default=None, help="activation (model default if absent)")
     m.add_argument(
         "--doubled", default=None, help="input indices fed as [x, −x], e.g. 2,3 (default: model's)"
@@ -68,16 +71,18 @@ def register(subparsers) -> None:
         help="input indices the certificate is about, e.g. 2,3 (default: the model's convex inputs)",
     )
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--epochs", type=int, default=None, help="passes over the data (default: from --steps)")
+    t.add_argument("--steps", type=int, default=None, help="optimiser steps (default: DEFAULT_STEPS, 4000)")
     t.add_argument(
         "--lr",
         type=float,
         default=None,
-        help="Adam learning rate; default 1e-2 for the input-convex models (their softplus weights move by a "
-        "fraction of their value per step), 3e-3 for the others",
+        help="Adam learning rate; default per model (icctrl.train.MODEL_LR): 1e-2 for the input-convex models "
+        "(their softplus weights move by a fraction of their value per step), 3e-3 for the others",
     )
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--patience", type=int, default=20, help="early stopping patience in epochs (0: off)")
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--patience", type=int, default=None,
+                   help="early stopping patience in epochs (0: off; default: a fifth of the epochs, at least 20)")
     t.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (0: off)")
     t.add_argument("--lr-final", type=float, default=0.02, help="cosine decay of lr to lr * this factor")
     t.add_argument("--seed", type=int, default=0)
@@ -92,24 +97,33 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _size(config: dict) -> str:
+    if config.get("name") == "linear":
+        return f"{config['lags']} taps"
+    affine = f" + affine path ({config['affine']} taps)" if config.get("affine") else ""
+    return f"{config.get('layers')}x{config.get('hidden')}{affine}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the dataset and the model, train, save, report."""
     from icctrl._io import write_json
     from icctrl.train import TrainConfig, train
 
-    model_kw = {"hidden": args.hidden, "layers": args.layers}
+    model_kw = {k: v for k, v in (("hidden", args.hidden), ("layers", args.layers), ("affine", args.affine))
+                if v is not None}
     if args.activation:
         model_kw["activation"] = args.activation
     if args.doubled:
         model_kw["doubled"] = _int_list(args.doubled, "--doubled")
-    if args.model == "lstm" and (args.activation or args.doubled):
-        raise InvalidValueError("--activation and --doubled do not apply to --model lstm")
+    if args.model in ("lstm", "linear") and (args.activation or args.doubled):
+        raise InvalidValueError(f"--activation and --doubled do not apply to --model {args.model}")
     wrt = _int_list(args.certify_wrt, "--certify-wrt") if args.certify_wrt else None
     cfg = TrainConfig(
         epochs=args.epochs,
-        lr=args.lr if args.lr is not None else (1e-2 if args.model.startswith("ic") else 3e-3),
+        steps=args.steps,
+        lr=args.lr,
         batch_size=args.batch_size,
-        patience=args.patience or None,
+        patience="auto" if args.patience is None else (args.patience or None),
         clip_norm=args.clip or None,
         lr_final=args.lr_final,
         seed=args.seed,
@@ -130,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     met = result.metrics
     print(f"dataset: {ds.summary()}")
     print(
-        f"model: {args.model} {args.layers}x{args.hidden}, {met['n_params']} parameters, "
+        f"model: {args.model} {_size(result.model.config)}, {met['n_params']} parameters, "
         f"{met['epochs_run']} epochs (best {met['best_epoch']}), {met['train_seconds']} s on {met['device']}"
     )
     print(

@@ -1,5 +1,5 @@
-"""The model zoo: input-convex networks (ICNN, PICNN, ICRNN, IC-LSTM, ICLRNN) and baselines (the affine
-Linear, LRNN, RNN, LSTM)."""
+"""The model zoo: input-convex networks (ICNN, PICNN, ICRNN, IC-LSTM, ICLRNN), the affine path that starts them
+at the least-squares fit (AffinePlus), and baselines (the affine Linear, LRNN, RNN, LSTM)."""
 
 from icctrl.nn._affine import AffinePlus, affine_start_
 from icctrl.nn._base import Doubling, SequenceModel
@@ -12,5 +12,5 @@ from icctrl.nn._registry import MODELS, build, from_config
 from icctrl.nn._scaled import Scaled
 
 __all__ = ["AffinePlus", "affine_start_", "Linear", "Doubling", "SequenceModel", "NonNegative", "NonNegSpectral",
-           "SpectralBound", "constrain", "ICLSTM",
-           "ICNN", "PICNN", "ICLRNN", "ICRNN", "LRNN", "LSTM", "RNN", "MODELS", "build", "from_config", "Scaled"]
+           "SpectralBound", "constrain", "ICLSTM", "ICNN", "PICNN", "ICLRNN", "ICRNN", "LRNN", "LSTM", "RNN", "MODELS",
+           "build", "from_config", "Scaled"]

@@ -14,8 +14,9 @@ from icctrl.errors import InvalidValueError
 from icctrl.nn._base import SequenceModel
 from icctrl.nn._linear import Linear
 
-#: Share of the targets' spread (scaled units: 1) the convex part may explain before training.
-START_SHARE = 0.05
+#: Least size of the convex part at the start, relative to what the affine fit leaves: the start's error is
+#: at most (1 + START_SHARE)² × the affine model's, and the part is large enough to learn from.
+START_SHARE = 0.1
 
 
 class AffinePlus(SequenceModel):
@@ -53,14 +54,20 @@ def readout(model: SequenceModel) -> list[torch.nn.Linear]:
 
 @torch.no_grad()
 def affine_start_(model: AffinePlus, x: torch.Tensor, y: torch.Tensor, share: float = START_SHARE) -> AffinePlus:
-    """Shrink the convex part to `share` of the targets' spread, then fit the affine path by least squares
-    to the rest (x, y: training windows in scaled units)."""
+    """Scale the convex part's read-out by the factor s ≥ 0 that best fits what the affine least-squares model
+    leaves (at least `share` of that remainder's size, so the convex part can learn), then fit the affine path
+    to y − s·convex(x). x, y: training windows in scaled units."""
     if not isinstance(model, AffinePlus):
         raise InvalidValueError(f"affine_start_ needs an AffinePlus model, got {type(model).__name__}")
-    c = model.convex.forward_window(x)
-    spread = float((c - c.mean(dim=(0, 1))).pow(2).mean().sqrt())
-    if spread > 0:
-        factor = share * float(y.std()) / spread
+    fit = Linear(model.n_in, model.n_out, lags=model.affine.lags).double()
+    xd, yd = x.double(), y.double()
+    rest = yd - fit.fit(xd, yd)(xd)  # what the affine model cannot explain
+    c = model.convex.forward_window(x).double()
+    c_rest = c - fit.fit(xd, c)(xd)  # the convex part beyond its own affine fit
+    size = float(c_rest.pow(2).sum())
+    if size > 0:
+        best = float((rest * c_rest).sum()) / size
+        factor = max(best, share * float(rest.pow(2).sum().sqrt()) / size**0.5)
         for lin in readout(model.convex):
             if parametrize.is_parametrized(lin, "weight"):
                 lin.weight = lin.weight * factor

@@ -7,7 +7,7 @@ import torch
 
 from icctrl.errors import CheckpointError, InvalidValueError, ShapeError, UnknownNameError
 from icctrl.nn import Scaled, build
-from icctrl.train import TrainConfig, Trainer, train
+from icctrl.train import TrainConfig, Trainer, evaluate, train
 
 
 def _cfg(**kw):
@@ -73,9 +73,12 @@ def test_certificate_with_respect_to_the_inputs_asked(tiny_dataset):
 
 def test_early_stopping_stops_and_keeps_the_best_weights(tiny_dataset):
     res = train("rnn", tiny_dataset, _cfg(epochs=50, patience=2, min_delta=1e9), hidden=8, layers=1)
-    assert res.metrics["stopped_early"] and res.metrics["epochs_run"] == 3
-    assert res.metrics["best_epoch"] == 0
-    assert res.metrics["val_mse"] == pytest.approx(res.history[0]["val_mse"])
+    # the starting point competes: no epoch improves on it by min_delta, so the untrained weights are kept
+    assert res.metrics["stopped_early"] and res.metrics["epochs_run"] == 2
+    assert res.metrics["best_epoch"] == -1
+    x, y = tiny_dataset.tensors("val")
+    assert res.metrics["val_mse"] == pytest.approx(evaluate(res.model.model, x, y))
+    assert all(h["val_mse"] != pytest.approx(res.metrics["val_mse"]) for h in res.history)
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_dataset, tmp_path):
