@@ -10,6 +10,9 @@ way a user writes one: physics, names, units, bounds and the CasADi twin of the 
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 from scipy.optimize import fsolve
 
