@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 from torch import nn
 
 from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, C, M, S, curv_add, is_convex, mono_add, sign_of
+from icctrl.convexity._flags import FlagDomain, Flags, fresh
+from icctrl.convexity._graph import GraphError, capture, digest
+from icctrl.convexity._lattice import C, M, S, curv_add, is_concave, is_convex, mono_add
+from icctrl.convexity._read import interpret
 from icctrl.errors import ShapeError, UnknownNameError
 
 
@@ -26,6 +30,7 @@ class Certificate:
     scope: str
     subject: str
     notes: list[str] = field(default_factory=list)
+    digest: str = ""  # SHA-256 prefix of the parameter and buffer values the certificate was made from
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -40,53 +45,6 @@ class Certificate:
         lines += [f"  reason: {r}" for r in self.reasons]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-# ---- rules for torch's own layers (an icctrl model declares its own through a `trace` method) ---------------
-Rule = Callable[[Tracer, nn.Module, Sym, str], Sym]
-_RULES: dict[type, Rule] = {}
-
-
-def register_rule(module_type: type) -> Callable[[Rule], Rule]:
-    """Declare how a module type transforms a signal (used for torch layers icctrl does not own)."""
-
-    def deco(fn: Rule) -> Rule:
-        _RULES[module_type] = fn
-        return fn
-
-    return deco
-
-
-def _act_rule(name: str) -> Rule:
-    return lambda tr, m, x, label: tr.activation(x, ATOMS[name], f"{label} ({name})")
-
-
-for _t, _n in ((nn.ReLU, "relu"), (nn.Softplus, "softplus"), (nn.Tanh, "tanh"), (nn.Sigmoid, "sigmoid"),
-               (nn.CELU, "celu"), (nn.ELU, "elu"), (nn.LeakyReLU, "leaky_relu"), (nn.Identity, "identity")):
-    register_rule(_t)(_act_rule(_n))
-
-
-@register_rule(nn.Linear)
-def _linear_rule(tr: Tracer, m: nn.Linear, x: Sym, label: str) -> Sym:
-    bias = S.ZERO if m.bias is None else sign_of(m.bias.detach())
-    return tr.linear(x, sign_of(m.weight.detach()), f"{label} (Linear {m.in_features}→{m.out_features})", bias)
-
-
-@register_rule(nn.Sequential)
-def _sequential_rule(tr: Tracer, m: nn.Sequential, x: Sym, label: str) -> Sym:
-    for i, child in enumerate(m):
-        x = trace_module(tr, child, x, f"{label}[{i}]")
-    return x
-
-
-def trace_module(tr: Tracer, module: nn.Module, x: Sym, label: str) -> Sym:
-    """Propagate one vector signal through a (pointwise) module; unknown modules give `unknown`."""
-    for cls in type(module).__mro__:
-        if cls in _RULES:
-            return _RULES[cls](tr, module, x, label)
-    out = Sym(C.UNKNOWN, tuple(M.NONE for _ in x.mono), S.UNKNOWN, label)
-    tr.reasons.append(f"{label}: no convexity rule is known for module {type(module).__name__}")
-    return out
 
 
 # ---- certify ---------------------------------------------------------------------------------------------
@@ -111,12 +69,82 @@ def _resolve_wrt(wrt, names: tuple[str, ...], default: Sequence[int]) -> tuple[i
     return tuple(sorted(set(idx)))
 
 
+def n_inputs(model: nn.Module) -> int | None:
+    """Input width: the model's `n_in`, else the first Linear layer's (plain torch modules)."""
+    n_in = getattr(model, "n_in", None)
+    if n_in is None:
+        lin = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+        n_in = lin.in_features if lin is not None else None
+    return n_in
+
+
+def example_shape(model: nn.Module, T: int) -> tuple[int, ...]:
+    """The shape the graph is captured on: (1, T, n_in) for icctrl models, (1, n_in) for plain modules."""
+    n_in = n_inputs(model)
+    return (1, T, n_in) if hasattr(model, "forward_window") else (1, n_in)
+
+
+def _flags_of(sym: Sym, groups: tuple[str, ...]) -> tuple:
+    nd = [m in (M.NONDECREASING, M.CONSTANT) for m in sym.mono]
+    ni = [m in (M.NONINCREASING, M.CONSTANT) for m in sym.mono]
+    return (is_convex(sym.curvature), is_concave(sym.curvature), nd, ni,
+            sym.sign in (S.NONNEG, S.ZERO), sym.sign in (S.NONPOS, S.ZERO))
+
+
+def _input(xs: list[list[Sym]], shape, G: int) -> Flags:
+    """Flags of the example input from one Sym per step and feature."""
+    cvx = np.zeros(shape, bool)
+    ccv, pos, neg = cvx.copy(), cvx.copy(), cvx.copy()
+    nd, ni = np.zeros(shape + (G,), bool), np.zeros(shape + (G,), bool)
+    for t, feats in enumerate(xs):
+        for i, sym in enumerate(feats):
+            idx = (0, t, i) if len(shape) == 3 else (0, i)
+            c, v, d, n, p, q = _flags_of(sym, ())
+            cvx[idx], ccv[idx], nd[idx], ni[idx], pos[idx], neg[idx] = c, v, d, n, p, q
+    return fresh(cvx, ccv, nd, ni, pos, neg)
+
+
+def _sym(f: Flags, mask, label: str) -> Sym:
+    """Join the flags of the selected elements into one Sym."""
+    cvx, ccv = bool(f.cvx[mask].all()), bool(f.ccv[mask].all())
+    nd, ni = f.nd[mask].all(0), f.ni[mask].all(0)
+    const = bool((nd & ni).all())
+    curv = (C.CONSTANT if const and cvx and ccv else C.AFFINE if cvx and ccv else C.CONVEX if cvx
+            else C.CONCAVE if ccv else C.UNKNOWN)
+    mono = tuple(M.CONSTANT if a and b else M.NONDECREASING if a else M.NONINCREASING if b else M.NONE
+                 for a, b in zip(nd, ni))
+    pos, neg = bool(f.pos[mask].all()), bool(f.neg[mask].all())
+    sign = S.ZERO if pos and neg else S.NONNEG if pos else S.NONPOS if neg else S.UNKNOWN
+    return Sym(curv, mono, sign, label)
+
+
 def run_trace(model: nn.Module, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-    """The model's own `trace` (icctrl models), or the pointwise rules for torch layers."""
-    if hasattr(model, "trace"):
-        return model.trace(tr, xs)
-    return [trace_module(tr, model, tr.concat(*x, label=f"input[t={t}]"), type(model).__name__)
-            for t, x in enumerate(xs)]
+    """Read the graph of the model's forward over len(xs) steps with the given input facts; one Sym per
+    output step. Reasons (naming the source line and the aten op) are appended to `tr.reasons`."""
+    name = type(model).__name__
+    seq = hasattr(model, "forward_window")
+    steps = [xs] if seq else [[x] for x in xs]
+    outs: list[Sym] = []
+    for chunk in steps:
+        try:
+            graph = capture(model, example_shape(model, len(chunk)))
+        except GraphError as exc:
+            tr.reasons.append(f"{tr.scope}{exc}")
+            outs += [Sym(C.UNKNOWN, tuple(M.NONE for _ in tr.groups), S.UNKNOWN, name)] * len(chunk)
+            continue
+        dom = FlagDomain(len(tr.groups), name, tr.reasons, tr.scope)
+        y = interpret(graph, graph.state(model), _input(chunk, graph.shape, len(tr.groups)), dom)
+        if not isinstance(y, Flags):
+            outs += [tr.constant(f"{name} output")] * len(chunk)
+            continue
+        if seq and y.cvx.ndim == 3:
+            for t in range(y.shape[1]):
+                mask = np.zeros(y.shape, bool)
+                mask[:, t] = True
+                outs.append(_sym(y, mask, f"{name} output (t={t})"))
+        else:
+            outs.append(_sym(y, np.ones(y.shape, bool), f"{name} output"))
+    return outs
 
 
 _STEP = re.compile(r"(horizon step \d+: |\(t=\d+\)|\[t=\d+\]|_\d+)")
@@ -161,13 +189,10 @@ def certify(model, wrt=None, *, window: int | None = None, per_step: bool = Fals
         return model.certificate()
     if not isinstance(model, nn.Module):
         raise UnknownNameError(f"certify() needs a torch module or an icctrl problem, got {type(model).__name__}")
-    n_in = getattr(model, "n_in", None)
+    n_in = n_inputs(model)
     if n_in is None:
-        lin = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
-        if lin is None:
-            reason = f"{type(model).__name__}: no convexity rule is known and its input size cannot be read"
-            return Certificate(False, False, "unknown", (), {}, [reason], "", type(model).__name__)
-        n_in = lin.in_features
+        reason = f"{type(model).__name__}: no convexity rule is known and its input size cannot be read"
+        return Certificate(False, False, "unknown", (), {}, [reason], "", type(model).__name__)
     names = _input_names(model, n_in)
     idx = _resolve_wrt(wrt, names, getattr(model, "convex_inputs", None) or range(n_in))
     wrt_names = tuple(names[i] for i in idx)
@@ -188,6 +213,6 @@ def certify(model, wrt=None, *, window: int | None = None, per_step: bool = Fals
         outs = run_trace(model, tr, xs)
         scope = (f"jointly over a window of {T} steps" if recurrent else "pointwise (each step on its own input)")
     notes = list(getattr(model, "convexity_notes", ()))
-    return summarize(tr, outs, wrt_names, scope, type(model).__name__, notes)
-
-
+    cert = summarize(tr, outs, wrt_names, scope, type(model).__name__, notes)
+    cert.digest = digest(model)
+    return cert

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 
@@ -108,41 +107,3 @@ def sign_of(values) -> Sign:
     if bool((t <= 0).all()):
         return S.NONPOS
     return S.UNKNOWN
-
-
-@dataclass(frozen=True)
-class Atom:
-    """Local facts about a scalar function applied elementwise, in the CVXPY way."""
-
-    name: str
-    curvature: Curvature  # AFFINE, CONVEX, CONCAVE or UNKNOWN (neither)
-    mono: Mono  # NONDECREASING, NONINCREASING or NONE
-    sign: Sign  # sign of the output range
-    lipschitz: float  # global Lipschitz constant of the scalar function (inf if none)
-
-
-ATOMS: dict[str, Atom] = {
-    a.name: a
-    for a in (
-        Atom("identity", C.AFFINE, M.NONDECREASING, S.UNKNOWN, 1.0),
-        Atom("relu", C.CONVEX, M.NONDECREASING, S.NONNEG, 1.0),
-        Atom("softplus", C.CONVEX, M.NONDECREASING, S.NONNEG, 1.0),
-        Atom("leaky_relu", C.CONVEX, M.NONDECREASING, S.UNKNOWN, 1.0),
-        Atom("celu", C.CONVEX, M.NONDECREASING, S.UNKNOWN, 1.0),
-        Atom("elu", C.CONVEX, M.NONDECREASING, S.UNKNOWN, 1.0),
-        Atom("exp", C.CONVEX, M.NONDECREASING, S.NONNEG, float("inf")),
-        Atom("tanh", C.UNKNOWN, M.NONDECREASING, S.UNKNOWN, 1.0),
-        Atom("sigmoid", C.UNKNOWN, M.NONDECREASING, S.NONNEG, 0.25),
-        Atom("square", C.CONVEX, M.NONE, S.NONNEG, float("inf")),
-    )
-}
-
-
-def atom(name: str) -> Atom:
-    """Look up an activation's facts; an unknown name is an error, never silently convex."""
-    from icctrl.errors import UnknownNameError
-
-    try:
-        return ATOMS[name]
-    except KeyError:
-        raise UnknownNameError(f"no convexity facts for activation {name!r}; known: {sorted(ATOMS)}") from None

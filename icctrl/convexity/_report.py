@@ -9,9 +9,8 @@ import torch
 from icctrl.convexity._certify import certify
 from icctrl.convexity._lipschitz import lipschitz_bound
 from icctrl.convexity._numeric import hessian_check, jensen_check, lipschitz_estimate, monotonicity_check
+from icctrl.convexity._ops import facts
 from icctrl.errors import IcctrlError
-
-_SMOOTH = {"softplus", "tanh", "sigmoid", "celu", "elu"}
 
 
 def _sampler(model, window: int):
@@ -49,8 +48,8 @@ def check_model(model, *, window: int | None = None, n: int = 512, seed: int = 0
         step = certify(m, per_step=True)
         report["certificate_per_step"] = step.to_dict()
         report["convex_per_step"] = bool(step.convex)
-    act = (getattr(m, "config", {}) or {}).get("activation")
-    if act in _SMOOTH:
+    act = facts(str((getattr(m, "config", {}) or {}).get("activation")), ())
+    if act is not None and act.smooth:  # the op table says whether the Hessian is defined everywhere
         report["hessian"] = hessian_check(m, sampler, 16, mask=mask, seed=seed).to_dict()
     bound = lipschitz_bound(m, window)
     report["lipschitz_bound"] = bound if math.isfinite(bound) else float("inf")

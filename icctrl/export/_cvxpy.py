@@ -1,139 +1,169 @@
-"""Epigraph export of input-convex networks to cvxpy.
+"""cvxpy reading of the graph that runs, for models certified convex.
 
-Every activation z = σ(pre) becomes an auxiliary variable with z ≥ σ(pre) (z ≥ pre, z ≥ 0 for ReLU: an LP).
-Exactness: the weights that multiply auxiliary variables downstream are non-negative, so lowering any z to
-σ(pre) never raises an output. Hence, when the objective is nondecreasing in the outputs and the outputs are
-only bounded above, the relaxation has the same optimal value as the network and an optimum with every z
-tight; when the objective is strictly increasing in every output, every optimum is tight. It is NOT exact
-for objectives that reward large outputs (tracking (y − r)², lower bounds y ≥ c): use the CasADi export there.
+Convex nondecreasing ops with a DCP atom (relu → pos, softplus → logistic, leaky_relu → maximum) stay
+expressions, so cvxpy's own DCP analysis guards every problem built on them: an objective that is not
+nondecreasing in a convex output (a tracking cost (y − r)², a lower bound y ≥ c) is refused by cvxpy itself.
+ELU and CELU have no atom: they become an auxiliary z with an exponential-cone epigraph (exact when z is pushed
+down); `Epigraph.problem` then refuses objectives and constraints that are not nondecreasing in the outputs, and
+`Epigraph.gap` reports the difference between the epigraph outputs and the model's at the solution.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cvxpy as cp
 import numpy as np
 import torch
 
-from icctrl.convexity import certify
+from icctrl.convexity import certify, interpret
+from icctrl.convexity._read import label
+from icctrl.convexity._rows import RowDomain, RowValue
 from icctrl.errors import NotConvexError, ShapeError
-from icctrl.nn import ICLRNN, ICNN, ICRNN, AffinePlus, Linear, Scaled, SequenceModel
-
-_EPIGRAPH = {
-    "relu": cp.pos,
-    "softplus": cp.logistic,
-    "leaky_relu": lambda x: cp.maximum(x, 0.01 * x),
-}
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to(torch.float64).cpu().numpy()
+class CvxpyDomain(RowDomain):
+    """Rows are cvxpy vectors (or numpy vectors for constants)."""
+
+    def __init__(self, name: str):
+        self.name, self.cons, self.aux = name, [], []
+
+    def take(self, row, a, b, length):
+        return row if (a, b) == (0, length) else row[a:b]
+
+    def concat(self, parts):
+        return cp.hstack(parts)
+
+    def lift(self, vec):
+        return np.asarray(vec, dtype=float)
+
+    def _pair(self, a, b):
+        shape = a.shape if isinstance(a, RowValue) else b.shape
+        return shape, self.rows_of(a, shape), self.rows_of(b, shape)
+
+    def _refuse(self, node, why):
+        raise NotConvexError(f"no cvxpy form for {label(node, self.name)}: {why}")
+
+    def unary(self, f, x, node):
+        if f.cvxpy is not None:
+            return RowValue(x.shape, [f.cvxpy(r) for r in x.rows])
+        if f.epigraph is None:
+            self._refuse(node, f"{f.name} has no convex epigraph form")
+        rows = []
+        for r in x.rows:
+            z = cp.Variable(r.shape)
+            cons, extra = f.epigraph(r, z)
+            self.cons += cons
+            self.aux.append((z, r, f))
+            rows.append(z)
+        return RowValue(x.shape, rows)
+
+    def add(self, a, b, node):
+        shape, ra, rb = self._pair(a, b)
+        return RowValue(shape, [p + q for p, q in zip(ra, rb)])
+
+    def mul(self, a, b, node):
+        if isinstance(a, RowValue) and isinstance(b, RowValue):
+            self._refuse(node, "product of two input-dependent factors")
+        x, k = (a, b) if isinstance(a, RowValue) else (b, a)
+        return RowValue(x.shape, [cp.multiply(c, r) for c, r in zip(self.rows_of(k, x.shape), x.rows)])
+
+    def maximum(self, a, b, node):
+        shape, ra, rb = self._pair(a, b)
+        return RowValue(shape, [cp.maximum(p, q) for p, q in zip(ra, rb)])
+
+    def matmul(self, x, m, node):
+        M = m.numpy().T
+        return RowValue((*x.shape[:-1], m.shape[1]), [M @ r for r in x.rows])
+
+    def lmatmul(self, m, x, node):
+        Y = m.numpy() @ cp.vstack(x.rows)
+        return RowValue((m.shape[0], *x.shape[1:]), [Y[i, :] for i in range(m.shape[0])])
+
+    def reduce_sum(self, x, dims, node):
+        return self.reduce_rows(x, dims, lambda r: cp.reshape(cp.sum(r), (1,), order="C"))
+
+    def unknown(self, node, inputs, shape, why):
+        self._refuse(node, why)
+
+
+def _mono(expr, targets: set[int]) -> str:
+    """Monotonicity of a cvxpy expression in the target leaves (by id): const, incr, decr or none."""
+    if id(expr) in targets:
+        return "incr"
+    if not expr.args:
+        return "const"
+    out = "const"
+    for i, a in enumerate(expr.args):
+        m = _mono(a, targets)
+        if m == "const":
+            continue
+        if hasattr(expr, "is_incr") and expr.is_incr(i):
+            pass
+        elif hasattr(expr, "is_decr") and expr.is_decr(i):
+            m = {"incr": "decr", "decr": "incr"}.get(m, m)
+        else:
+            m = "none"
+        out = m if out in ("const", m) else "none"
+    return out
 
 
 @dataclass
 class Epigraph:
-    """Outputs (time × n_out expression), the epigraph constraints, and the auxiliary variables with the
-    expressions they bound (to check tightness after a solve)."""
+    """Outputs (time × n_out expression), the epigraph constraints, and the auxiliary variables (z, argument,
+    op facts) that stand for an ELU/CELU; `inputs` are the expressions the model was read on."""
 
     outputs: cp.Expression
     constraints: list
-    aux: list[tuple[cp.Variable, cp.Expression]]
+    aux: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+    model: torch.nn.Module | None = None
 
     def __iter__(self):  # allows `y, cons = to_cvxpy(...)`
         return iter((self.outputs, self.constraints))
 
     def tightness(self) -> float:
-        """Largest gap z − σ(pre) at the current variable values (0 when the relaxation is tight)."""
-        gaps = [float(np.max(z.value - act.value)) for z, act in self.aux if z.value is not None]
+        """Largest gap z − h(argument) at the current values (0 when every auxiliary is tight)."""
+        gaps = []
+        for z, arg, f in self.aux:
+            if z.value is not None and arg.value is not None:
+                exact = np.array(f.casadi(__import__("casadi").DM(np.atleast_1d(arg.value)))).reshape(-1)
+                gaps.append(float(np.max(z.value - exact)))
         return max(gaps, default=0.0)
 
+    def gap(self) -> float:
+        """Largest |epigraph output − model output| at the current input values (0 when exact)."""
+        X = np.stack([np.atleast_1d(np.asarray(x.value, dtype=float)) for x in self.inputs])
+        with torch.no_grad():
+            y = self.model.double()(torch.as_tensor(X)[None])[0].numpy()
+        return float(np.max(np.abs(np.asarray(self.outputs.value).reshape(y.shape) - y)))
 
-class _Builder:
-    def __init__(self, activation: str):
-        if activation not in _EPIGRAPH:
-            raise NotConvexError(f"no epigraph form for activation {activation!r}; supported: {sorted(_EPIGRAPH)}")
-        self.f = _EPIGRAPH[activation]
-        self.cons: list = []
-        self.aux: list = []
-
-    def act(self, pre: cp.Expression) -> cp.Variable:
-        z = cp.Variable(pre.shape)
-        bound = self.f(pre)
-        self.cons.append(z >= bound)
-        self.aux.append((z, bound))
-        return z
-
-
-def _double(m, x):
-    d = list(m.doubling.doubled)
-    return cp.hstack([x, -x[d]]) if d else x
-
-
-def _lin(lin):
-    return _np(lin.weight), (_np(lin.bias) if lin.bias is not None else 0.0)
-
-
-def _icnn(m: ICNN, xs, b: _Builder):
-    if m.quadratic:
-        raise NotConvexError("the epigraph export of ICNN does not cover the quadratic term; use quadratic=0")
-    out = []
-    for x in xs:
-        A0, a0 = _lin(m.skip[0])
-        z = b.act(A0 @ x + a0)
-        for k in range(1, len(m.hidden_w) + 1):
-            A, a = _lin(m.skip[k])
-            pre = _np(m.hidden_w[k - 1].weight) @ z + A @ x + a
-            z = pre if k == len(m.hidden_w) else b.act(pre)
-        out.append(z)
-    return out
+    def problem(self, objective, constraints=()) -> cp.Problem:
+        """A cvxpy problem on these outputs; with auxiliaries, refuses an objective or an output constraint that
+        is not nondecreasing in the outputs (the relaxation would not be exact)."""
+        constraints = list(constraints)
+        if self.aux:
+            targets = {id(self.outputs)}
+            sense = _mono(objective.args[0], targets)
+            want = "incr" if isinstance(objective, cp.Minimize) else "decr"
+            if sense not in ("const", want):
+                raise NotConvexError(f"the objective is {sense} in the epigraph outputs; the ELU/CELU epigraph "
+                                     "is exact only for objectives nondecreasing in them (use to_casadi)")
+            for c in constraints:
+                expr = c.args[0] - c.args[1] if isinstance(c, cp.constraints.NonPos) is False else c.args[0]
+                m = _mono(expr, targets)
+                if m not in ("const", "incr") or (m == "incr" and not isinstance(c, cp.constraints.Inequality)):
+                    raise NotConvexError(f"constraint {c} bounds the epigraph outputs from below or fixes them; "
+                                         "the epigraph is exact only under upper bounds")
+        return cp.Problem(objective, self.constraints + constraints)
 
 
-def _elman(m, xs, b: _Builder):
-    xh = [_double(m, x) for x in xs]
-    seq = xh
-    for k in range(m.layers):
-        Wi, bi = _lin(m.w_in[k])
-        U = _np(m.w_rec[k].weight)
-        S = _np(m.w_skip[k - 1].weight) if (k > 0 and m.has_skip) else None
-        h, hs = None, []
-        for t, s in enumerate(seq):
-            pre = Wi @ s + bi
-            if h is not None:
-                pre = pre + U @ h
-            if S is not None:
-                pre = pre + S @ xh[t]
-            h = b.act(pre)
-            hs.append(h)
-        seq = hs
-    Wo, bo = _lin(m.w_out)
-    return [Wo @ h + bo + (_np(m.w_out_skip.weight) @ xh[t] if m.has_skip else 0) for t, h in enumerate(seq)]
+def to_cvxpy(model: torch.nn.Module, inputs, wrt=None) -> Epigraph:
+    """The model on cvxpy `inputs` (a (time, n_in) expression or a list of (n_in,) expressions), read from
+    its graph. Refuses (NotConvexError, naming the failing op) unless the core certifies it convex in `wrt`."""
+    from icctrl.convexity import capture
+    from icctrl.convexity._certify import example_shape
 
-
-def _translate(model, xs, b: _Builder):
-    if isinstance(model, Scaled):
-        io, isc, oo, osc = (_np(v) for v in (model.in_offset, model.in_scale, model.out_offset, model.out_scale))
-        ys = _translate(model.model, [cp.multiply(1 / isc, x - io) for x in xs], b)
-        return [cp.multiply(osc, y) + oo for y in ys]
-    if isinstance(model, Linear):
-        A, c = _np(model.weight), np.cumsum(_np(model.bias), axis=0)
-        return [sum((A[k] @ xs[t - k] for k in range(min(t + 1, model.lags))), c[min(t, model.lags - 1)])
-                for t in range(len(xs))]
-    if isinstance(model, AffinePlus):
-        return [c + a for c, a in zip(_translate(model.convex, xs, b), _translate(model.affine, xs, b))]
-    if isinstance(model, ICNN):
-        return _icnn(model, xs, b)
-    if isinstance(model, (ICRNN, ICLRNN)):
-        return _elman(model, xs, b)
-    raise NotConvexError(f"{type(model).__name__} has no epigraph form (ICNN, ICRNN, ICLRNN and their Scaled "
-                         "wrappers have one; gated products such as IC-LSTM's do not)")
-
-
-def to_cvxpy(model: SequenceModel, inputs, wrt=None) -> Epigraph:
-    """Epigraph form of `model` on cvxpy `inputs` (a (time, n_in) expression or a list of (n_in,) expressions).
-
-    Refuses (NotConvexError, naming the failing layer) unless the core certifies the model convex in `wrt`.
-    """
     xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs[t, :] for t in range(inputs.shape[0])]
     for t, x in enumerate(xs):
         if x.shape != (model.n_in,):
@@ -141,7 +171,8 @@ def to_cvxpy(model: SequenceModel, inputs, wrt=None) -> Epigraph:
     cert = certify(model, wrt=wrt, window=max(len(xs), 1))
     if not cert.convex:
         raise NotConvexError(f"{type(model).__name__} is not certified convex: {'; '.join(cert.reasons[:3])}")
-    inner = model.model if isinstance(model, Scaled) else model
-    b = _Builder(inner.config.get("activation", "relu"))
-    ys = _translate(model, xs, b)
-    return Epigraph(cp.vstack(ys), b.cons, b.aux)
+    shape = example_shape(model, len(xs))
+    graph = capture(model, shape)
+    dom = CvxpyDomain(type(model).__name__)
+    y = interpret(graph, graph.state(model), RowValue(shape, xs if len(shape) == 3 else xs[:1]), dom)
+    return Epigraph(cp.vstack(y.rows), dom.cons, dom.aux, xs, model)

@@ -37,6 +37,18 @@ class Lyapunov:
     rho_min: float = 1.0
     penalty: float = 1e3
 
+    def __post_init__(self):
+        """P positive semidefinite (V convex), decay in (0, 1], rho_min ≥ 0 and penalty > 0, finite."""
+        p = np.asarray(self.P, dtype=float)
+        if p.ndim != 2 or p.shape[0] != p.shape[1]:
+            raise ShapeError(f"Lyapunov P must be a square matrix, got shape {p.shape}")
+        self.P = _psd(p, p.shape[0], "Lyapunov P")
+        for name, v, ok in (("decay", self.decay, lambda v: 0 < v <= 1), ("rho_min", self.rho_min, lambda v: v >= 0),
+                            ("penalty", self.penalty, lambda v: v > 0)):
+            if not np.isfinite(v) or not ok(v):
+                raise InvalidValueError(f"Lyapunov {name} is out of range, got {v!r} (decay in (0, 1], "
+                                        "rho_min >= 0, penalty > 0)")
+
 
 @dataclass
 class Ellipsoid:

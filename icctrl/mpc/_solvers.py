@@ -121,7 +121,7 @@ class CvxpySolver:
         J = cp.sum(ep.outputs) + sum(cp.sum(cp.multiply(problem.R, cp.square(d))) for d in dv)
         if problem.linear_cost is not None:
             J = J + cp.sum(cp.multiply(problem.linear_cost, self.V))
-        cons = ep.constraints + [cp.abs(self.V) <= 1]
+        cons = [cp.abs(self.V) <= 1]
         if problem.du_max is not None:
             cons.append(cp.abs(U[0] - self.u_prev) <= problem.du_max)
             cons += [cp.abs(U[k] - U[k - 1]) <= problem.du_max for k in range(1, N)]
@@ -130,7 +130,8 @@ class CvxpySolver:
             self.slack = cp.Variable(nonneg=True)
             cons.append(ep.outputs[0, 0] <= self.lyap + self.slack)
             J = J + problem.lyapunov.penalty * self.slack
-        self.prob = cp.Problem(cp.Minimize(J / problem.cost_scale), cons)
+        self.prob = ep.problem(cp.Minimize(J / problem.cost_scale), cons)  # refuses what the epigraph cannot
+        # solve exactly (an objective or a bound not nondecreasing in the outputs)
         if not self.prob.is_dcp(dpp=True):
             raise NotConvexError("the epigraph problem is not DPP-compliant")
         self.epigraph = ep

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch.nn.utils import parametrize
 
-from icctrl.convexity._expr import Sym, Tracer
 from icctrl.errors import InvalidValueError
 from icctrl.nn._base import SequenceModel
 from icctrl.nn._linear import Linear
@@ -38,13 +37,6 @@ class AffinePlus(SequenceModel):
 
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:
         return self.convex.forward_window(x) + self.affine.forward_window(x)
-
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        return [tr.add(c, a, label=f"convex part + affine path (t={t})")
-                for t, (c, a) in enumerate(zip(self.convex.trace(tr, xs), self.affine.trace(tr, xs)))]
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        return self.convex.lipschitz_bound(window) + self.affine.lipschitz_bound(window)
 
 
 def readout(model: SequenceModel) -> list[torch.nn.Linear]:

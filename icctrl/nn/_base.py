@@ -1,5 +1,5 @@
 """What every icctrl model shares: (batch, time, n_in) windows, a config to rebuild it, [x, −x] doubling,
-activations with declared facts, and the Lipschitz bookkeeping of recurrences."""
+and the named activations. Certificates, exports and Lipschitz bounds are read from the graph each forward runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, Atom, C, curv_flip
 from icctrl.errors import InvalidValueError, ShapeError, UnknownNameError
 
 ACTIVATIONS = {
@@ -25,11 +23,11 @@ ACTIVATIONS = {
 }
 
 
-def activation(name: str) -> tuple[callable, Atom]:
-    """The function and its declared convexity facts."""
+def activation(name: str) -> callable:
+    """The torch function of a named activation (its facts are read from the graph it runs)."""
     if name not in ACTIVATIONS:
         raise UnknownNameError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name], ATOMS[name]
+    return ACTIVATIONS[name]
 
 
 def spectral_norm(w: torch.Tensor) -> float:
@@ -74,11 +72,6 @@ class SequenceModel(nn.Module):
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def lipschitz_bound(self, window: int = 1) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 class Doubling(nn.Module):
@@ -104,34 +97,7 @@ class Doubling(nn.Module):
             return x
         return torch.cat([x, -x.index_select(-1, self._idx.to(x.device))], dim=-1)
 
-    def trace(self, tr: Tracer, feats: list[Sym], label: str) -> Sym:
-        neg = [tr.neg(feats[i], f"−{feats[i].label}") for i in self.doubled]
-        for i in self.doubled:
-            if feats[i].curvature in (C.CONVEX, C.CONCAVE):
-                tr.reasons.append(
-                    f"{tr.scope}{label} [x, −x]: −({feats[i].label}) of a {feats[i].curvature.value} (non-affine) "
-                    f"input is {curv_flip(feats[i].curvature).value}: feeding a prediction back into the [x, −x] "
-                    "doubling breaks convexity")
-        return tr.concat(*feats, *neg, label=f"{label} [x, −x]")
-
     @property
     def gain(self) -> float:
         """Lipschitz constant of the doubling in 2-norms: √2 when any feature is doubled."""
         return math.sqrt(2.0) if self.doubled else 1.0
-
-
-def recurrence_bound(coef_in: torch.Tensor, w_in: float, w_rec: float, act_lip: float) -> torch.Tensor:
-    """Coefficients B[t, k] with ‖Δh_t‖ ≤ Σ_k B[t, k]‖Δx_k‖ for h_t = σ(W in_t + U h_(t−1) + b), given the
-    same coefficients of the layer's input sequence (coef_in). ‖ΔH‖ ≤ ‖B‖₂ ‖ΔX‖ over the whole window."""
-    T = coef_in.shape[0]
-    out = torch.zeros_like(coef_in)
-    prev = torch.zeros(coef_in.shape[1], dtype=coef_in.dtype)
-    for t in range(T):
-        prev = act_lip * (w_in * coef_in[t] + w_rec * prev)
-        out[t] = prev
-    return out
-
-
-def window_norm(coef: torch.Tensor) -> float:
-    """Bound on ‖ΔY‖₂/‖ΔX‖₂ over the window from the nonnegative coefficient matrix."""
-    return float(torch.linalg.matrix_norm(coef, ord=2))

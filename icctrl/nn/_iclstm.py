@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import S, sign_of
 from icctrl.errors import InvalidValueError
 from icctrl.nn._base import Doubling, SequenceModel
 from icctrl.nn._base import activation as get_activation
@@ -58,7 +56,7 @@ class ICLSTM(SequenceModel):
                          doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled)
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"ICLSTM needs layers >= 1 and hidden >= 1, got {layers}, {hidden}")
-        self.act, self.atom = get_activation(activation)
+        self.act = get_activation(activation)
         self.doubling = Doubling(n_in, doubled)
         nx, H = self.doubling.n_out, hidden
         self.w_in = nn.ModuleList([_nonneg(nx if k == 0 else H, H, bias=True) for k in range(layers)])
@@ -84,44 +82,10 @@ class ICLSTM(SequenceModel):
             hs = []
             for t in range(T):
                 s = pre[:, t] + h @ U.T
-                i, f, o, g = self.act(s.unsqueeze(-1) * D + b).unbind(-1)
+                i, f, o, g = (self.act(s * D[:, k] + b[:, k]) for k in range(len(GATES)))
                 c = f * c + i * g
                 h = o * self.act(c)
                 hs.append(h)
             seq = torch.stack(hs, dim=1)
         return self.w_out(seq) + self.w_out_skip(xh)
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        xh = [self.doubling.trace(tr, f, f"ICLSTM input (t={t})") for t, f in enumerate(xs)]
-        seq, act = xh, self.atom
-        for k in range(self.layers):
-            h = c = tr.constant("initial state", S.ZERO)
-            d_sign = sign_of(self.gates[k].weight.detach())
-            out = []
-            for t, inp in enumerate(seq):
-                lab = f"ICLSTM layer {k} (t={t})"
-                terms = [tr.linear(inp, sign_of(self.w_in[k].weight.detach()), f"{lab} W_x"),
-                         tr.linear(h, sign_of(self.w_rec[k].weight.detach()), f"{lab} W_h")]
-                if k > 0:
-                    terms.append(tr.linear(xh[t], sign_of(self.w_skip[k - 1].weight.detach()), f"{lab} skip"))
-                s = tr.add(*terms, label=f"{lab} shared pre-activation s")
-                gate = {}
-                for name in GATES:
-                    scaled = tr.add(tr.scale(s, d_sign, f"{lab} d_{name} ⊙ s"), tr.constant(f"b_{name}"),
-                                    label=f"{lab} {name} pre-activation")
-                    gate[name] = tr.activation(scaled, act, f"{lab} {name}_t")
-                c = tr.add(tr.mul(gate["f"], c, f"{lab} f_t ⊙ c_(t−1)"),
-                           tr.mul(gate["i"], gate["g"], f"{lab} i_t ⊙ g_t"), label=f"{lab} c_t")
-                h = tr.mul(gate["o"], tr.activation(c, act, f"{lab} {act.name}(c_t)"), f"{lab} o_t ⊙ {act.name}(c_t)")
-                out.append(h)
-            seq = out
-        ys = []
-        for t, h in enumerate(seq):
-            lab = f"ICLSTM output (t={t})"
-            ys.append(tr.add(tr.linear(h, sign_of(self.w_out.weight.detach()), f"{lab} V"),
-                             tr.linear(xh[t], sign_of(self.w_out_skip.weight.detach()), f"{lab} skip"), label=lab))
-        return ys
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        """No finite global constant: i_t ⊙ g_t is a product of two ReLUs of one argument (quadratic growth)."""
-        return float("inf")

@@ -8,10 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, S, sign_of
 from icctrl.errors import InvalidValueError, ShapeError
-from icctrl.nn._base import SequenceModel, spectral_norm
+from icctrl.nn._base import SequenceModel
 from icctrl.nn._base import activation as get_activation
 from icctrl.nn._constraints import constrain, nonneg_init_
 
@@ -38,7 +36,7 @@ class ICNN(SequenceModel):
             raise InvalidValueError(f"ICNN needs layers >= 1 and hidden >= 1, got layers={layers}, hidden={hidden}")
         if quadratic < 0:
             raise InvalidValueError(f"quadratic must be >= 0, got {quadratic}")
-        self.act, self.atom = get_activation(activation)
+        self.act = get_activation(activation)
         self.convex_inputs = tuple(range(n_in))
         self.quadratic = float(quadratic)
         self.skip = nn.ModuleList([nn.Linear(n_in, hidden) for _ in range(layers)] + [nn.Linear(n_in, n_out)])
@@ -54,31 +52,6 @@ class ICNN(SequenceModel):
             y = y + 0.5 * self.quadratic * (x * x).sum(-1, keepdim=True)
         return y
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        outs = []
-        for t, feats in enumerate(xs):
-            x = tr.concat(*feats, label=f"input[t={t}]")
-            z = tr.activation(tr.linear(x, sign_of(self.skip[0].weight.detach()), f"ICNN layer 0 (t={t})"),
-                              self.atom, f"ICNN layer 0 {self.atom.name} (t={t})")
-            for k, w in enumerate(self.hidden_w, start=1):
-                last = k == len(self.hidden_w)
-                lab = f"ICNN {'output' if last else f'layer {k}'} (t={t})"
-                pre = tr.add(tr.linear(z, sign_of(w.weight.detach()), f"{lab} W_z"),
-                             tr.linear(x, sign_of(self.skip[k].weight.detach()), f"{lab} A_x"), label=lab)
-                z = pre if last else tr.activation(pre, self.atom, f"{lab} {self.atom.name}")
-            if self.quadratic:
-                z = tr.add(z, tr.square_norm(x, f"quadratic term (t={t})"), label=f"ICNN output (t={t})")
-            outs.append(z)
-        return outs
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        if self.quadratic:
-            return float("inf")
-        lip = self.atom.lipschitz * spectral_norm(self.skip[0].weight)
-        for k, w in enumerate(self.hidden_w, start=1):
-            gain = 1.0 if k == len(self.hidden_w) else self.atom.lipschitz
-            lip = gain * (spectral_norm(w.weight) * lip + spectral_norm(self.skip[k].weight))
-        return lip  # pointwise in time: the whole window has the per-step constant
 
 
 class PICNN(SequenceModel):
@@ -98,7 +71,7 @@ class PICNN(SequenceModel):
                          convex_inputs=list(cvx), context_hidden=context_hidden)
         if any(not 0 <= i < n_in for i in cvx) or not cvx:
             raise ShapeError(f"convex_inputs {list(cvx)} must be a non-empty subset of range({n_in})")
-        self.act, self.atom = get_activation(activation)
+        self.act = get_activation(activation)
         self.convex_inputs = cvx
         self.context_inputs = tuple(i for i in range(n_in) if i not in cvx)
         nx, nc, H = len(cvx), len(self.context_inputs), hidden
@@ -132,32 +105,3 @@ class PICNN(SequenceModel):
             z = pre if k == len(self.x_w) - 1 else self.act(pre)
         return z
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        outs = []
-        soft = ATOMS["softplus"]
-        for t, feats in enumerate(xs):
-            xc = tr.concat(*[feats[i] for i in self.convex_inputs], label=f"convex inputs[t={t}]")
-            u = (tr.concat(*[feats[i] for i in self.context_inputs], label=f"context inputs[t={t}]")
-                 if self.context_inputs else tr.constant("no context", S.ZERO))
-            us = [u]
-            for k in range(len(self.ctx)):
-                us.append(tr.activation(tr.linear(us[-1], S.UNKNOWN, f"PICNN context {k} (t={t})"), ATOMS["relu"],
-                                        f"PICNN context {k} relu (t={t})"))
-            z = None
-            for k in range(len(self.x_w)):
-                lab = f"PICNN layer {k} (t={t})"
-                gx = tr.linear(us[k], S.UNKNOWN, f"{lab} x-gate")
-                terms = [tr.linear(tr.mul(xc, gx, f"{lab} x ⊙ gate"), S.UNKNOWN, f"{lab} A_x"),
-                         tr.linear(us[k], S.UNKNOWN, f"{lab} context term")]
-                if z is not None:
-                    gz = tr.activation(tr.linear(us[k], S.UNKNOWN, f"{lab} z-gate"), soft, f"{lab} softplus gate")
-                    terms.append(tr.linear(tr.mul(z, gz, f"{lab} z ⊙ gate"), sign_of(self.z_w[k - 1].weight.detach()),
-                                           f"{lab} W_z"))
-                pre = tr.add(*terms, label=lab)
-                z = pre if k == len(self.x_w) - 1 else tr.activation(pre, self.atom, f"{lab} {self.atom.name}")
-            outs.append(z)
-        return outs
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        # The context gates multiply the convex path: no global constant without bounds on the inputs.
-        return float("inf")

@@ -12,10 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import S
 from icctrl.errors import InvalidValueError, ShapeError
-from icctrl.nn._base import SequenceModel, spectral_norm
+from icctrl.nn._base import SequenceModel
 
 
 class Linear(SequenceModel):
@@ -58,17 +56,6 @@ class Linear(SequenceModel):
         self.weight.copy_(torch.as_tensor(w, dtype=dtype))
         self.bias.copy_(torch.as_tensor(theta[nw:], dtype=dtype))
         return self
-
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        ys = []
-        for t in range(len(xs)):
-            taps = [f for k in range(min(t + 1, self.lags)) for f in xs[t - k]]
-            ys.append(tr.linear(tr.concat(*taps, label=f"taps (t={t})"), S.UNKNOWN, f"affine (t={t})", S.UNKNOWN))
-        return ys
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        """Σ_k ‖A_k‖₂ bounds the whole-window gain of a convolution (Young's inequality)."""
-        return float(sum(spectral_norm(self.weight[k]) for k in range(min(window, self.lags))))
 
 
 def regressors(x: np.ndarray, lags: int) -> np.ndarray:

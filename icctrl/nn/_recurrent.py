@@ -7,10 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import ATOMS, S, sign_of
 from icctrl.errors import InvalidValueError
-from icctrl.nn._base import Doubling, SequenceModel, recurrence_bound, spectral_norm, window_norm
+from icctrl.nn._base import Doubling, SequenceModel, spectral_norm
 from icctrl.nn._base import activation as get_activation
 from icctrl.nn._constraints import constrain, nonneg_init_
 
@@ -43,7 +41,7 @@ class _ElmanStack(SequenceModel):
                          doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled)
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"{type(self).__name__} needs layers >= 1 and hidden >= 1")
-        self.act, self.atom = get_activation(activation)
+        self.act = get_activation(activation)
         self.doubling = Doubling(n_in, doubled if doubled is not None else self.doubles_by_default)
         nx, H, c = self.doubling.n_out, hidden, self.constraint
         self.w_in = nn.ModuleList([_linear(nx if k == 0 else H, H, c, bias=True) for k in range(layers)])
@@ -70,45 +68,6 @@ class _ElmanStack(SequenceModel):
         y = self.w_out(seq)
         return y + self.w_out_skip(xh) if self.has_skip else y
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        name = type(self).__name__
-        xh = [self.doubling.trace(tr, f, f"{name} input (t={t})") for t, f in enumerate(xs)]
-        seq = xh
-        for k in range(self.layers):
-            h = tr.constant("initial state", S.ZERO)
-            out = []
-            for t, s in enumerate(seq):
-                lab = f"{name} layer {k} (t={t})"
-                terms = [tr.linear(s, sign_of(self.w_in[k].weight.detach()), f"{lab} W_in"),
-                         tr.linear(h, sign_of(self.w_rec[k].weight.detach()), f"{lab} W_rec")]
-                if k > 0 and self.has_skip:
-                    terms.append(tr.linear(xh[t], sign_of(self.w_skip[k - 1].weight.detach()), f"{lab} skip"))
-                h = tr.activation(tr.add(*terms, label=lab), self.atom, f"{lab} {self.atom.name}")
-                out.append(h)
-            seq = out
-        ys = []
-        for t, h in enumerate(seq):
-            lab = f"{name} output (t={t})"
-            y = tr.linear(h, sign_of(self.w_out.weight.detach()), lab)
-            if self.has_skip:
-                y = tr.add(y, tr.linear(xh[t], sign_of(self.w_out_skip.weight.detach()), f"{lab} skip"), label=lab)
-            ys.append(y)
-        return ys
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        """Whole window in, whole window out, 2-norms; grows with the window unless ‖U‖·Lσ < 1."""
-        eye = torch.eye(window, dtype=torch.float64)
-        xin = self.doubling.gain * eye
-        coef = xin
-        for k in range(self.layers):
-            inp = spectral_norm(self.w_in[k].weight) * coef
-            if k > 0 and self.has_skip:
-                inp = inp + spectral_norm(self.w_skip[k - 1].weight) * xin
-            coef = recurrence_bound(inp, 1.0, spectral_norm(self.w_rec[k].weight), self.atom.lipschitz)
-        out = spectral_norm(self.w_out.weight) * coef
-        if self.has_skip:
-            out = out + spectral_norm(self.w_out_skip.weight) * xin
-        return window_norm(out)
 
 
 class ICRNN(_ElmanStack):
@@ -142,7 +101,9 @@ class ICLRNN(_ElmanStack):
 
     def step_lipschitz(self) -> dict[str, float]:
         """Certified constants of the per-step map in each argument (layer 0)."""
-        lsig = self.atom.lipschitz
+        from icctrl.convexity._ops import facts
+
+        lsig = facts(self.config["activation"], ()).lipschitz
         return {"x_hat": lsig * spectral_norm(self.w_in[0].weight),
                 "x": lsig * spectral_norm(self.w_in[0].weight) * self.doubling.gain,
                 "h_prev": lsig * spectral_norm(self.w_rec[0].weight)}
@@ -180,21 +141,3 @@ class LSTM(SequenceModel):
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.lstm(x)[0])
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        sig, tanh = ATOMS["sigmoid"], ATOMS["tanh"]
-        h = c = tr.constant("initial state", S.ZERO)
-        ys = []
-        for t, feats in enumerate(xs):
-            lab = f"LSTM layer 0 (t={t})"
-            x = tr.concat(*feats, label=f"input[t={t}]")
-            pre = tr.add(tr.linear(x, S.UNKNOWN, f"{lab} W_ih"), tr.linear(h, S.UNKNOWN, f"{lab} W_hh"), label=lab)
-            i, f, o = (tr.activation(pre, sig, f"{lab} {g} gate (sigmoid)") for g in "ifo")
-            g = tr.activation(pre, tanh, f"{lab} cell candidate (tanh)")
-            c = tr.add(tr.mul(f, c, f"{lab} f ⊙ c"), tr.mul(i, g, f"{lab} i ⊙ g"), label=f"{lab} cell")
-            h = tr.mul(o, tr.activation(c, tanh, f"{lab} tanh(c)"), f"{lab} o ⊙ tanh(c)")
-            ys.append(tr.linear(h, S.UNKNOWN, f"LSTM output (t={t})"))
-        return ys
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        # Gated products need bounds on the states; no spectral-norm product bound is derived for them.
-        return float("inf")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from icctrl.convexity._expr import Sym, Tracer
-from icctrl.convexity._lattice import S
 from icctrl.errors import InvalidValueError, ShapeError
 from icctrl.nn._base import SequenceModel
 
@@ -51,11 +49,3 @@ class Scaled(SequenceModel):
         z = (x - self.in_offset.to(x.dtype)) / self.in_scale.to(x.dtype)
         return self.model.forward_window(z) * self.out_scale.to(x.dtype) + self.out_offset.to(x.dtype)
 
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        scaled = [[tr.add(tr.scale(s, S.NONNEG, f"scaled {s.label}"), tr.constant("offset"), label=f"scaled {s.label}")
-                   for s in feats] for feats in xs]
-        return [tr.add(tr.scale(y, S.NONNEG, "output scaler"), tr.constant("offset"), label="output in physical units")
-                for y in self.model.trace(tr, scaled)]
-
-    def lipschitz_bound(self, window: int = 1) -> float:
-        return (self.model.lipschitz_bound(window) * float(self.out_scale.max()) / float(self.in_scale.min()))

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from icctrl.convexity import lipschitz_bound
 from icctrl.errors import InvalidValueError, UnknownNameError
 from icctrl.train._config import TrainConfig
 
@@ -89,7 +90,7 @@ def robustness_study(
                 "test_mse": res.metrics["test_mse"],
                 "test_mse_last_step": res.metrics["test_mse_last_step"],
                 "lipschitz": lip,
-                "lipschitz_bound": _finite(res.model.model.lipschitz_bound(window)),
+                "lipschitz_bound": _finite(lipschitz_bound(res.model.model, window)),
                 "epochs_run": res.metrics["epochs_run"],
                 "seconds": round(time.perf_counter() - t0, 2),
                 "convex": res.certificate.convex,

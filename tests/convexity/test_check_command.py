@@ -16,14 +16,14 @@ CONVEX = {"icnn", "picnn", "icrnn", "iclrnn", "linear"}
 
 def _save(tmp_path, name):
     torch.manual_seed(0)
-    kw = {"convex_inputs": [0, 1]} if name == "picnn" else {}
-    if name == "linear":  # the affine baseline: taps, not layers; random weights (it starts at zero)
-        inner = build(name, 3, 2, lags=3)
-        with torch.no_grad():
-            inner.weight.normal_()
-    else:
-        inner = build(name, 3, 2, hidden=8, layers=2, **kw)
-    model = Scaled(inner, [1.0, 2.0, 3.0], [0.5, 1.0, 2.0], [0.0, 0.0], [1.0, 1.0])
+    kw = {"lags": 2} if name == "linear" else {"hidden": 8, "layers": 2}
+    if name == "picnn":
+        kw["convex_inputs"] = [0, 1]
+    core = build(name, 3, 2, **kw)
+    if name == "linear":
+        torch.nn.init.normal_(core.weight)
+    model = Scaled(core, [1.0, 2.0, 3.0], [0.5, 1.0, 2.0], [0.0, 0.0],
+                   [1.0, 1.0])
     ckpt = make_checkpoint(model, train_config={}, dataset={"window": 3}, metrics={},
                            certificate={}, extra=None)
     path = tmp_path / f"{name}.pt"

@@ -14,11 +14,19 @@ def _sampler(T, n_in):
     return lambda n, g: torch.randn(n, T, n_in, generator=g, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn", "lrnn", "rnn"])
+@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn", "lrnn", "rnn", "linear", "icrnn+affine"])
 @pytest.mark.parametrize("window", [1, 4])
 def test_bound_is_never_below_the_estimate(name, window):
     torch.manual_seed(0)
-    m = build(name, 3, 2, hidden=8, layers=2).double()
+    name, _, affine = name.partition("+")
+    if name == "linear":
+        m = build(name, 3, 2, lags=3)
+    else:
+        m = build(name, 3, 2, hidden=8, layers=2, affine=3 if affine else None)
+    lin = m if name == "linear" else getattr(m, "affine", None)
+    if lin is not None:
+        nn.init.normal_(lin.weight)
+    m = m.double()
     bound = lipschitz_bound(m, window)
     est = lipschitz_estimate(m, _sampler(window, 3), 128, ascent_steps=10).worst
     assert math.isfinite(bound)

@@ -12,13 +12,24 @@ from icctrl.nn import MODELS, Scaled, build
 
 def _model(name, **kw):
     torch.manual_seed(0)
-    return build(name, 3, 2, hidden=8, layers=2, **kw).double()
+    if name == "linear":  # random taps (a fresh one is zero until fitted)
+        m = build(name, 3, 2, lags=3, **kw)
+        torch.nn.init.normal_(m.weight)
+        torch.nn.init.normal_(m.bias)
+        return m.double()
+    m = build(name, 3, 2, hidden=8, layers=2, **kw)
+    if kw.get("affine"):
+        torch.nn.init.normal_(m.affine.weight)
+    return m.double()
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - {"linear"}))  # the affine model: tests/nn/test_nn_affine.py
+@pytest.mark.parametrize("name", [*sorted(MODELS), "icrnn+affine", "icnn+affine"])
 @pytest.mark.parametrize("activation", ["relu", "softplus"])
 def test_parity_with_torch(name, activation):
-    kw = {} if name in ("lstm",) else {"activation": activation if name not in ("rnn", "lrnn") else "tanh"}
+    name, _, affine = name.partition("+")
+    kw = {} if name in ("lstm", "linear") else {"activation": activation if name not in ("rnn", "lrnn") else "tanh"}
+    if affine:
+        kw["affine"] = 3
     m = _model(name, **kw)
     f = to_casadi(m, window=6)
     assert isinstance(f, ca.Function)

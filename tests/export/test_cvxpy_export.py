@@ -12,11 +12,20 @@ from icctrl.nn import Scaled, build
 
 def _model(name, **kw):
     torch.manual_seed(0)
-    m = build(name, 2, 1, hidden=8, layers=2, **kw).double()
-    return m
+    name, _, affine = name.partition("+")
+    if name == "linear":
+        m = build(name, 2, 1, lags=3, **kw)
+    else:
+        m = build(name, 2, 1, hidden=8, layers=2, affine=3 if affine else None, **kw)
+    lin = m if name == "linear" else getattr(m, "affine", None)
+    if lin is not None:  # random taps: a fresh affine path is zero until fitted
+        with torch.no_grad():
+            lin.weight.normal_()
+            lin.bias.normal_()
+    return m.double()
 
 
-@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn"])
+@pytest.mark.parametrize("name", ["icnn", "icrnn", "iclrnn", "linear", "icnn+affine", "iclrnn+affine"])
 def test_epigraph_is_exact_at_the_optimum(name):
     m = _model(name)
     X = cp.Variable((4, 2))
@@ -45,17 +54,32 @@ def test_softplus_epigraph_and_scaled_model():
     np.testing.assert_allclose(ep.outputs.value, f, atol=1e-5)
 
 
-def test_relaxation_is_not_exact_when_rewarding_large_outputs():
+def test_objectives_not_nondecreasing_in_the_outputs_are_refused():
     m = _model("icnn")
     X = cp.Variable((1, 2))
     ep = to_cvxpy(m, X)
-    prob = cp.Problem(cp.Maximize(cp.sum(ep.outputs)), ep.constraints + [cp.abs(X) <= 1])
+    for obj in (cp.Maximize(cp.sum(ep.outputs)), cp.Minimize(cp.sum_squares(ep.outputs - 5))):
+        with pytest.raises(cp.error.DCPError):
+            cp.Problem(obj, ep.constraints + [cp.abs(X) <= 1]).solve(solver="CLARABEL")
+
+
+@pytest.mark.parametrize("activation", ["elu", "celu"])
+def test_exponential_cone_epigraph_is_exact_and_guarded(activation):
+    m = _model("icrnn", activation=activation)
+    X = cp.Variable((3, 2))
+    ep = to_cvxpy(m, X)
+    assert ep.aux  # ELU/CELU have no DCP atom: an auxiliary per unit with an exponential-cone epigraph
+    prob = ep.problem(cp.Minimize(cp.sum(ep.outputs) + 0.1 * cp.sum_squares(X)), [cp.abs(X) <= 1])
     prob.solve(solver="CLARABEL")
-    assert prob.status == "unbounded"  # the documented limit: z ≥ σ(pre) is unbounded above
+    assert prob.status == "optimal" and ep.gap() < 1e-5
+    with pytest.raises(NotConvexError, match="objective"):
+        ep.problem(cp.Minimize(cp.sum_squares(ep.outputs - 5)))
+    with pytest.raises(NotConvexError, match="objective"):
+        ep.problem(cp.Maximize(cp.sum(ep.outputs)))
 
 
 def test_non_convex_models_are_refused_with_the_layer_named():
-    with pytest.raises(NotConvexError, match="f_t ⊙ c_\\(t−1\\)"):
+    with pytest.raises(NotConvexError, match="different arguments"):
         to_cvxpy(_model("iclstm"), cp.Variable((3, 2)))
     with pytest.raises(NotConvexError, match="tanh"):
         to_cvxpy(_model("rnn"), cp.Variable((3, 2)))

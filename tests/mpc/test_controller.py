@@ -115,3 +115,17 @@ def test_default_controllers_take_absolute_states():
         assert np.all(u >= PLANT.u_lb) and np.all(u <= PLANT.u_ub)
     with pytest.raises(UnknownNameError):
         default_controller("reactor", model="iclstm")
+
+
+def test_cvxpy_path_builds_its_problem_through_the_exactness_checked_epigraph():
+    import torch.nn.functional as F
+
+    import icctrl
+
+    m = icctrl.load_default("cstr", "icrnn_cost").double()
+    m.model.act = F.elu  # an exponential-cone epigraph: exact only because the problem pushes the outputs down
+    ctrl = default_controller("cstr", model=m, solver="clarabel", horizon=4)
+    u, info = ctrl.step(X0)
+    assert info["status"] == SUCCESS and info["certified_convex"]
+    ep = ctrl.backend.epigraph
+    assert ep.aux and ep.gap() < 1e-5 * (1 + float(abs(ep.outputs.value).max()))
