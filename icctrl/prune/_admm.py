@@ -78,10 +78,14 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
             raise ShapeError(f"V must have the shape of Y {tuple(Y.shape)}, got {tuple(V.shape)}")
     radius = float(epsilon) * float(torch.linalg.norm(Y))
     n_in = X.shape[1]
+    # Solve in W' = sW with X' = X/s, s = ‖X‖₂: the same minimiser (the l1 norm only scales), and
+    # X'ᵀX' + I has eigenvalues in [1, 2], which is what keeps the two splittings balanced.
+    x_scale = max(float(torch.linalg.eigvalsh(X.T @ X)[-1]) ** 0.5, 1e-12)
+    X = X / x_scale
     L = torch.linalg.cholesky(X.T @ X + torch.eye(n_in, dtype=dtype, device=dev))
     # scale-aware start for ρ: the l1 weight is 1, the constraint residuals live on the scale of Y
-    if rho is None:
-        rho = max(float(torch.linalg.norm(X.T @ Y)) / max(float(torch.linalg.norm(Y)) ** 2, 1e-12), 1e-3)
+    if rho is None:  # the threshold 1/ρ starts at a tenth of the typical least-squares weight
+        rho = 10.0 / max(float(torch.cholesky_solve(X.T @ Y, L).abs().mean()), 1e-12)
     W = torch.cholesky_solve(X.T @ Y, L)
     T, Z = W.clone(), X @ W
     A, B = torch.zeros_like(Z), torch.zeros_like(W)  # scaled duals of Z = XW and T = W
@@ -100,17 +104,18 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
         B = B + W - T
         if it % 10 == 0 or it == max_iter:
             r = float(torch.sqrt(torch.linalg.norm(XW - Z) ** 2 + torch.linalg.norm(W - T) ** 2))
-            s = rho * float(torch.sqrt(torch.linalg.norm(X.T @ (Z - Z_old)) ** 2 + torch.linalg.norm(T - T_old) ** 2))
+            d = rho * float(torch.sqrt(torch.linalg.norm(X.T @ (Z - Z_old)) ** 2 + torch.linalg.norm(T - T_old) ** 2))
             w_scale = max(float(torch.linalg.norm(T)), 1e-12)
             dual_scale = rho * float(torch.sqrt(torch.linalg.norm(X.T @ A) ** 2 + torch.linalg.norm(B) ** 2))
-            if r <= tol * max(scale, w_scale) and s <= tol * max(dual_scale, 1e-12):
+            if r <= tol * max(scale, w_scale) and d <= tol * max(dual_scale, 1e-12):
                 converged = True
                 break
-            if r > 10 * s or s > 10 * r:  # residual balancing (Boyd et al. §3.4.1); the factor is unchanged
-                f = 2.0 if r > s else 0.5
+            if r > 10 * d or d > 10 * r:  # residual balancing (Boyd et al. §3.4.1); the factor is unchanged
+                f = 2.0 if r > d else 0.5
                 rho *= f
                 A, B = A / f, B / f
     XT = X @ T
+    T = T / x_scale
     disc = float(torch.linalg.norm((XT - Y)[active])) / scale
     viol = float(torch.clamp(XT - V, min=0.0)[inactive].max()) if bool(inactive.any()) else 0.0
     return LayerResult(T, it, converged, time.perf_counter() - t0, disc, viol, int((T[:n_in - free_rows] != 0).sum()))
