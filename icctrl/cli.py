@@ -10,7 +10,7 @@ from icctrl._version import __version__
 from icctrl.errors import IcctrlError
 
 # Each name is a module icctrl.commands.<name> with a `register(subparsers)` function.
-COMMANDS = ("check", "train", "demo", "mpc", "bench", "soak", "schedule", "pv", "ot")
+COMMANDS = ("check", "train", "demo", "mpc", "bench", "soak", "schedule", "pv", "ot", "prune", "convexnn")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,12 +46,12 @@ def _device(device) -> torch.device:
 
 
 def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float | None = None,
-                tol: float = 1e-5, max_iter: int = 5000, free_rows: int = 0, device=None,
+                tol: float = 1e-5, max_iter: int = 5000, relax: float = 1.6, free_rows: int = 0, device=None,
                 dtype=torch.float64) -> LayerResult:
     """Net-Trim's per-layer program by ADMM; see `net_trim_layer` for the meaning of the arguments.
 
     `V` (P, n_out) bounds XW on the inactive set Ωᶜ = {Y ≤ 0} (default 0, the parallel scheme); `tol` is the
-    relative primal/dual residual at which ADMM stops; the last `free_rows` rows of W (a bias row against a
+    relative primal/dual residual at which ADMM stops; `relax` the over-relaxation factor; the last `free_rows` rows of W (a bias row against a
     column of ones in X) are left out of the l1 norm; `device` "auto" picks CUDA when present.
     """
     if not np.isfinite(epsilon) or epsilon < 0:
@@ -60,6 +60,8 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
         raise InvalidValueError(f"rho must be > 0, got {rho!r}")
     if not 0 <= free_rows <= np.shape(X)[1]:
         raise InvalidValueError(f"free_rows must be in [0, n_in={np.shape(X)[1]}], got {free_rows!r}")
+    if not 0 < relax < 2:
+        raise InvalidValueError(f"relax must be in (0, 2), got {relax!r}")
     if not tol > 0 or max_iter < 1:
         raise InvalidValueError(f"tol must be > 0 and max_iter >= 1, got tol={tol!r}, max_iter={max_iter!r}")
     dev = _device(device)
@@ -96,12 +98,14 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
         W = torch.cholesky_solve(X.T @ (Z - A) + (T - B), L)
         XW = X @ W
         Z_old, T_old = Z, T
-        Z = _project(XW + A, Y, V, active, inactive, radius)
-        T = torch.sign(W + B) * torch.clamp((W + B).abs() - 1.0 / rho, min=0.0)
+        XWr = relax * XW + (1 - relax) * Z_old  # over-relaxation (Boyd et al. §3.4.3)
+        Wr = relax * W + (1 - relax) * T_old
+        Z = _project(XWr + A, Y, V, active, inactive, radius)
+        T = torch.sign(Wr + B) * torch.clamp((Wr + B).abs() - 1.0 / rho, min=0.0)
         if free_rows:
-            T[n_in - free_rows:] = (W + B)[n_in - free_rows:]
-        A = A + XW - Z
-        B = B + W - T
+            T[n_in - free_rows:] = (Wr + B)[n_in - free_rows:]
+        A = A + XWr - Z
+        B = B + Wr - T
         if it % 10 == 0 or it == max_iter:
             r = float(torch.sqrt(torch.linalg.norm(XW - Z) ** 2 + torch.linalg.norm(W - T) ** 2))
             d = rho * float(torch.sqrt(torch.linalg.norm(X.T @ (Z - Z_old)) ** 2 + torch.linalg.norm(T - T_old) ** 2))
