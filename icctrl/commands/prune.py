@@ -13,7 +13,8 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run of every part (seconds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
-    p.add_argument("--json", default=None, help="also write the full results as JSON")
+    p.add_argument("--parts", default="spirals,digits,sparse_recovery,scaling", help="comma-separated parts to run")
+    p.add_argument("--json", default=None, help="also write the results as JSON (rewritten after each part)")
     p.set_defaults(func=run)
 
 
@@ -26,8 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    out = evaluate(quick=args.quick, seed=args.seed)
+    save = (lambda o: write_json(args.json, o)) if args.json else None
+    out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save)
     for data in ("digits", "spirals"):
+        if data not in out:
+            continue
         d = out[data]
         print(f"{data}: unpruned test accuracy {d['test_accuracy']:.4f}")
         for r in d["runs"]:
@@ -35,11 +39,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {r['scheme']:>8} eps={r['epsilon']:<5} kept {r['nonzeros']} of {r['total']} "
                   f"({100 * r['kept_fraction']:.1f}%), discrepancy {r['relative_discrepancy']:.3f}; "
                   f"accuracy Net-Trim {nt['test_accuracy']:.4f} magnitude {mg['test_accuracy']:.4f}")
-    sr = out["sparse_recovery"]
+    sr = out.get("sparse_recovery", {"N": 0, "s": 0, "samples": [], "recovery_rate": []})
     print(f"sparse recovery N={sr['N']} s={sr['s']}: " + ", ".join(
         f"P={p}: {r:.1f}" for p, r in zip(sr["samples"], sr["recovery_rate"])))
-    for row in out["scaling"]["rows"]:
+    for row in out.get("scaling", {"rows": []})["rows"]:
         print(f"scaling {row['n']}x{row['n']}, {row['samples']} samples: {row['seconds_per_iteration']:.3f} s/iter")
-    if args.json:
-        write_json(args.json, out)
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from icctrl.errors import UnknownNameError
 from icctrl.prune._admm import solve_layer
 from icctrl.prune._certify import layer_program_certificate, network_facts
 from icctrl.prune._data import accuracy, digits, mlp, spirals, train_classifier
@@ -97,18 +98,27 @@ def scaling(sizes=((250, 2500), (500, 5000), (1000, 10000)), iterations: int = 2
     return {"dtype": str(dtype), "threads": torch.get_num_threads(), "rows": rows}
 
 
-def evaluate(quick: bool = False, seed: int = 0) -> dict:
-    """Everything docs/prune.md quotes; `quick` shrinks each part to a smoke run."""
-    opts = {"max_iter": 300 if quick else 1500, "tol": 1e-4}
+PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
+
+
+def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None) -> dict:
+    """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run."""
+    opts = {"max_iter": 300 if quick else 1000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
-    if quick:
-        out["digits"] = evaluate_digits((0.05,), hidden=32, epochs=5, tune_epochs=1, options=opts, seed=seed)
-        out["spirals"] = evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed)
-        out["sparse_recovery"] = sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed)
-        out["scaling"] = scaling(((50, 200),), iterations=3, seed=seed)
-    else:
-        out["digits"] = evaluate_digits(options=opts, seed=seed)
-        out["spirals"] = evaluate_spirals(options=opts, seed=seed)
-        out["sparse_recovery"] = sparse_recovery(seed=seed)
-        out["scaling"] = scaling(seed=seed)
+    for part in parts:
+        if part == "digits":
+            out[part] = (evaluate_digits((0.05,), hidden=32, epochs=5, tune_epochs=1, options=opts, seed=seed)
+                         if quick else evaluate_digits((0.05, 0.1), options=opts, seed=seed))
+        elif part == "spirals":
+            out[part] = (evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed) if quick
+                         else evaluate_spirals(n=1000, epochs=300, options=opts, seed=seed))
+        elif part == "sparse_recovery":
+            out[part] = (sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed) if quick
+                         else sparse_recovery(samples=(10, 20, 30, 40, 60, 80), trials=8, seed=seed))
+        elif part == "scaling":
+            out[part] = scaling(((50, 200),), iterations=3, seed=seed) if quick else scaling(iterations=5, seed=seed)
+        else:
+            raise UnknownNameError(f"part {part!r} is not known; use some of {list(PARTS)}")
+        if on_part is not None:
+            on_part(out)
     return out
