@@ -13,6 +13,7 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run of every part (seconds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
+    p.add_argument("--spiral-epsilon", type=float, default=0.02, help="relative ε of the spiral runs")
     p.add_argument("--parts", default="spirals,digits,sparse_recovery,scaling", help="comma-separated parts to run")
     p.add_argument("--json", default=None, help="also write the results as JSON (rewritten after each part)")
     p.set_defaults(func=run)
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     save = (lambda o: write_json(args.json, o)) if args.json else None
-    out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save)
+    out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save,
+                   spiral_epsilon=args.spiral_epsilon)
     for data in ("digits", "spirals"):
         if data not in out:
             continue

@@ -12,7 +12,7 @@ from icctrl.convexnn._baselines import adversarial_train, scores, sgd_objectives
 from icctrl.convexnn._model import ConvexReLU
 
 
-def exact_vs_sgd(n: int = 12, beta: float = 1e-2, runs: int = 20, seed: int = 0, steps: int = 3000) -> dict:
+def exact_vs_sgd(n: int = 12, beta: float = 1e-2, runs: int = 10, seed: int = 0, steps: int = 1500) -> dict:
     """Every pattern enumerated on n random 2-D points with a non-linear target: convex optimum vs SGD runs."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 2))

@@ -51,8 +51,9 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
     """Net-Trim's per-layer program by ADMM; see `net_trim_layer` for the meaning of the arguments.
 
     `V` (P, n_out) bounds XW on the inactive set Ωᶜ = {Y ≤ 0} (default 0, the parallel scheme); `tol` is the
-    relative primal/dual residual at which ADMM stops; `relax` the over-relaxation factor; the last `free_rows` rows of W (a bias row against a
-    column of ones in X) are left out of the l1 norm; `device` "auto" picks CUDA when present.
+    relative primal/dual residual at which ADMM stops; `relax` the over-relaxation factor; the last `free_rows`
+    rows of W (a bias row against a column of ones in X) are left out of the l1 norm; `device` "auto" picks
+    CUDA when present.
     """
     if not np.isfinite(epsilon) or epsilon < 0:
         raise InvalidValueError(f"epsilon must be a finite number >= 0, got {epsilon!r}")

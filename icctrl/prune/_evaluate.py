@@ -101,7 +101,7 @@ def scaling(sizes=((250, 2500), (500, 5000), (1000, 10000)), iterations: int = 2
 PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
 
 
-def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None) -> dict:
+def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon: float = 0.02) -> dict:
     """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run."""
     opts = {"max_iter": 300 if quick else 1000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
@@ -111,7 +111,7 @@ def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None) -> d
                          if quick else evaluate_digits((0.05, 0.1), options=opts, seed=seed))
         elif part == "spirals":
             out[part] = (evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed) if quick
-                         else evaluate_spirals(n=1000, epochs=300, options=opts, seed=seed))
+                         else evaluate_spirals(spiral_epsilon, n=1000, epochs=300, options=opts, seed=seed))
         elif part == "sparse_recovery":
             out[part] = (sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed) if quick
                          else sparse_recovery(samples=(10, 20, 30, 40, 60, 80), trials=8, seed=seed))
