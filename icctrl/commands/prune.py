@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
     p.add_argument("--spiral-epsilon", type=float, default=0.02, help="relative ε of the spiral runs")
+    p.add_argument("--digits-epsilons", default="0.05,0.1", help="relative ε of the digits runs (comma-separated)")
     p.add_argument("--parts", default="spirals,digits,sparse_recovery,scaling", help="comma-separated parts to run")
     p.add_argument("--json", default=None, help="also write the results as JSON (rewritten after each part)")
     p.set_defaults(func=run)
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     save = (lambda o: write_json(args.json, o)) if args.json else None
     out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save,
-                   spiral_epsilon=args.spiral_epsilon)
+                   spiral_epsilon=args.spiral_epsilon,
+                   digits_epsilons=[float(e) for e in args.digits_epsilons.split(",")])
     for data in ("digits", "spirals"):
         if data not in out:
             continue

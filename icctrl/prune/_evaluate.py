@@ -101,14 +101,15 @@ def scaling(sizes=((250, 2500), (500, 5000), (1000, 10000)), iterations: int = 2
 PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
 
 
-def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon: float = 0.02) -> dict:
+def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon: float = 0.02,
+             digits_epsilons=(0.05, 0.1)) -> dict:
     """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run."""
     opts = {"max_iter": 300 if quick else 1000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
     for part in parts:
         if part == "digits":
             out[part] = (evaluate_digits((0.05,), hidden=32, epochs=5, tune_epochs=1, options=opts, seed=seed)
-                         if quick else evaluate_digits((0.05, 0.1), options=opts, seed=seed))
+                         if quick else evaluate_digits(tuple(digits_epsilons), options=opts, seed=seed))
         elif part == "spirals":
             out[part] = (evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed) if quick
                          else evaluate_spirals(spiral_epsilon, n=1000, epochs=300, options=opts, seed=seed))
