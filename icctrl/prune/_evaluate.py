@@ -114,7 +114,7 @@ def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spir
             out[part] = (evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed) if quick
                          else evaluate_spirals(spiral_epsilon, n=1000, epochs=300, options=opts, seed=seed))
         elif part == "sparse_recovery":
-            out[part] = (sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed) if quick
+            out[part] = (sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed, options=opts) if quick
                          else sparse_recovery(samples=(10, 20, 30, 40, 60, 80), trials=8, seed=seed))
         elif part == "scaling":
             out[part] = scaling(((50, 200),), iterations=3, seed=seed) if quick else scaling(iterations=5, seed=seed)
