@@ -11,6 +11,7 @@ from torch import nn
 
 from icctrl.errors import InvalidValueError, ShapeError, UnknownNameError
 from icctrl.prune._admm import LayerResult, solve_layer
+from icctrl.prune._certify import layer_program_certificate
 
 SCHEMES = ("parallel", "cascade")
 
@@ -22,9 +23,11 @@ class PruneReport:
     scheme: str
     epsilon: list[float] = field(default_factory=list)  # relative ε each layer was solved with
     layers: list[LayerResult] = field(default_factory=list)
+    certificates: list = field(default_factory=list)  # the core's verdict on each layer program solved
 
     def to_dict(self) -> dict:
         return {"scheme": self.scheme, "epsilon": self.epsilon,
+                "programs_convex": [c.convex for c in self.certificates],
                 "layers": [{"nonzeros": r.nonzeros, "iterations": r.iterations, "converged": r.converged,
                             "seconds": r.seconds, "discrepancy": r.discrepancy, "violation": r.violation}
                            for r in self.layers]}
@@ -101,6 +104,7 @@ def net_trim(model: nn.Module, X, *, epsilon: float, scheme: str = "cascade", ga
         res = solve_layer(Xin, Y, epsilon=eps, relu=relu, V=V, free_rows=free, **options)
         report.epsilon.append(float(eps))
         report.layers.append(res)
+        report.certificates.append(layer_program_certificate(relu))
         _assign(new, res.W.cpu())
         x_orig = Y
         x_hat = (torch.relu(Xh @ res.W.cpu()) if relu else Xh @ res.W.cpu())

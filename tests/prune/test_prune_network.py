@@ -34,6 +34,7 @@ def test_net_trim_prunes_and_keeps_the_response(trained, scheme):
     assert sum(kept) < 0.5 * sum(total)
     assert relative_discrepancy(pruned, model, X) < 0.15
     assert len(rep.layers) == 3 and rep.epsilon[0] == 0.02
+    assert all(c.convex for c in rep.certificates) and rep.to_dict()["programs_convex"] == [True] * 3
     # at equal non-zeros, magnitude pruning moves the output further
     mag = magnitude_prune(model, kept)
     assert layer_nonzeros(mag) == kept
