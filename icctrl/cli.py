@@ -10,7 +10,8 @@ from icctrl._version import __version__
 from icctrl.errors import IcctrlError
 
 # Each name is a module icctrl.commands.<name> with a `register(subparsers)` function.
-COMMANDS = ("check", "train", "demo", "mpc", "bench", "soak", "schedule", "pv", "ot", "wgf", "analysis")
+COMMANDS = ("check", "train", "demo", "mpc", "bench", "soak", "schedule", "pv", "ot", "wgf", "analysis", "prune",
+            "convexnn")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,6 +113,31 @@ class Tracer:
             self._fail(out, f"sum of convex and concave terms ({kinds}) has no known curvature")
         return out
 
+    def apply(self, x: Sym, h, label: str) -> Sym:
+        """h(x) for a scalar function with the op table's `Facts` h (a norm counts as convex, no monotonicity):
+        the CVXPY composition rule, convex nondecreasing ∘ convex, convex nonincreasing ∘ concave, and so on."""
+        sign = {"nonneg": S.NONNEG, "nonpos": S.NONPOS, "keep": x.sign, "flip": sign_flip(x.sign)}.get(h.sign,
+                                                                                                          S.UNKNOWN)
+        if x.constant:
+            return self.constant(label, sign)
+        up, down = h.nondecreasing, h.nonincreasing
+        if x.curvature == C.AFFINE:
+            curv = (C.AFFINE if h.convex and h.concave else C.CONVEX if h.convex else C.CONCAVE if h.concave
+                    else C.UNKNOWN)
+        elif x.curvature in (C.CONVEX, C.CONCAVE):
+            same = (up and x.curvature == C.CONVEX) or (down and x.curvature == C.CONCAVE)
+            flip = (down and x.curvature == C.CONVEX) or (up and x.curvature == C.CONCAVE)
+            curv = C.CONVEX if (h.convex and same) else C.CONCAVE if (h.concave and flip) else C.UNKNOWN
+            if h.convex and h.concave:  # affine h keeps or flips the curvature
+                curv = x.curvature if up else curv_flip(x.curvature) if down else C.UNKNOWN
+        else:
+            curv = C.UNKNOWN
+        mono = tuple(m if (up or m == M.CONSTANT) else mono_flip(m) if down else M.NONE for m in x.mono)
+        out = Sym(curv, mono, sign, label)
+        if curv == C.UNKNOWN and x.curvature != C.UNKNOWN:
+            self._fail(out, f"{h.name} of a {x.curvature.value} input has no known curvature")
+        return out
+
     def concat(self, *xs: Sym, label: str) -> Sym:
         """Stacking vectors: every entry keeps its own facts; the summary is their join."""
         return self.add(*xs, label=label)  # the join of curvature/mono/sign is the rule for a sum

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from icctrl.convexity import ATOMS, Sign, Sym, Tracer, sign_of
 from icctrl.errors import InvalidValueError
 from icctrl.nn import constrain
 
@@ -37,12 +36,6 @@ class _QuadSkip(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         sq = self.quad(u).pow(2).view(*u.shape[:-1], -1, self.rank).sum(-1)
         return sq + self.lin(u)
-
-    def trace(self, tr: Tracer, x: Sym, label: str) -> Sym:
-        sq = tr.square_norm(tr.linear(x, sign_of(self.quad.weight.detach()), f"{label} Q·u"), f"{label} (Q·u)²")
-        return tr.add(tr.linear(sq, Sign.NONNEG, f"{label} rank sum"),
-                      tr.linear(x, sign_of(self.lin.weight.detach()), f"{label} W·u"), label=label)
-
 
 class DenseICNN(nn.Module):
     """Convex potential R^dim → R (see the module docstring); `quadratic` is σ, `rank` the rank of each skip."""
@@ -83,23 +76,3 @@ class DenseICNN(nn.Module):
         if self.quadratic:
             out = out + 0.5 * self.quadratic * (u * u).sum(-1, keepdim=True)
         return out
-
-    def trace(self, tr: Tracer, xs: list[list[Sym]]) -> list[Sym]:
-        """The certificate's reading of `forward` (one step: the potential is pointwise)."""
-        outs = []
-        celu = ATOMS["celu"]
-        for t, feats in enumerate(xs):
-            x = tr.concat(*feats, label=f"input[t={t}]")
-            z = self.skips[0].trace(tr, x, "DenseICNN layer 0")
-            for k, (c, skip) in enumerate(zip(self.convex, self.skips[1:]), start=1):
-                pre = tr.add(tr.linear(z, sign_of(c.weight.detach()), f"DenseICNN layer {k} C·z"),
-                             skip.trace(tr, x, f"DenseICNN layer {k} skip"), label=f"DenseICNN layer {k}")
-                z = tr.activation(pre, celu, f"DenseICNN layer {k} celu")
-            head = tr.linear(z, sign_of(self.final.weight.detach()), "DenseICNN output F·z")
-            full = tr.square_norm(tr.linear(x, sign_of(self.full.weight.detach()), "full quadratic L·u"),
-                                  "full quadratic ½‖L·u‖²")
-            parts = [head, full]
-            if self.quadratic:
-                parts.append(tr.square_norm(x, "strong convexity σ/2‖u‖²"))
-            outs.append(tr.add(*parts, label="DenseICNN potential"))
-        return outs
