@@ -37,6 +37,7 @@ class _QuadSkip(nn.Module):
         sq = self.quad(u).pow(2).view(*u.shape[:-1], -1, self.rank).sum(-1)
         return sq + self.lin(u)
 
+
 class DenseICNN(nn.Module):
     """Convex potential R^dim → R (see the module docstring); `quadratic` is σ, `rank` the rank of each skip."""
 
