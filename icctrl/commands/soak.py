@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=30, help="sampling periods per episode")
     p.add_argument("--horizon", type=int, default=10, help="MPC horizon N")
     p.add_argument("--controllers", default="iclstm,first_principles",
-                   help="comma-separated: iclstm, first_principles, convex, lstm, iclrnn or a .pt file")
+                   help="comma-separated: iclstm, first_principles, convex, lstm, linear, iclrnn or a .pt file; "
+                        "demo for every controller of the demo")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial states")
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds per solve (a later result is refused: fallback)")
@@ -60,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from icctrl.reliability._report import fault_table, soak_table
 
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
+    if names == ("demo",):
+        from icctrl.mpc._defaults import CSTR_CONTROLLERS
+
+        names = tuple(CSTR_CONTROLLERS)
     out = soak(args.plant, args.starts, controllers=names, steps=args.steps, horizon=args.horizon,
                seed=args.seed, time_limit=args.time_limit, max_iter=args.max_iter, faults=args.faults,
                workers=args.workers, cluster=args.cluster, out=args.out, json_path=args.json, plot=args.plot,
