@@ -12,6 +12,19 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 #: Seconds between forced GIL hand-overs while a time-limited controller exists (Python's default is 5 ms).
 SWITCH_INTERVAL = 2e-4
+#: Nice increment of the solve thread: a late solve still running must not delay the loop's return on a busy core.
+SOLVE_NICE = 5
+
+
+def _lower_priority() -> None:
+    """Raise this thread's nice value (Linux: per thread); elsewhere a no-op."""
+    import os
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + SOLVE_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 class LateSolve(Exception):
@@ -24,7 +37,7 @@ class SolveThread:
     def __init__(self):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="icctrl-solve")
         self._late: Future | None = None
-        self._pool.submit(lambda: None).result()  # start the thread now, not inside the first step
+        self._pool.submit(_lower_priority).result()  # start the thread now, not inside the first step
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
 
     @property

@@ -21,7 +21,7 @@ def _message(exc: BaseException) -> str:
 
 def _new_record(x0: np.ndarray) -> dict:
     return {"start": x0.tolist(), "steps_run": 0, "settled": False, "cost": 0.0, "successes": 0,
-            "fallbacks": 0, "statuses": Counter(), "fallback_reasons": Counter(), "nan_actions": 0,
+            "fallbacks": 0, "extrapolating": 0, "statuses": Counter(), "fallback_reasons": Counter(), "nan_actions": 0,
             "violations": Counter(), "solve_times": [], "worst_step_ms": 0.0, "unhandled": None,
             "error": None, "error_kind": None, "v_start": None, "v_end": None, "in_band": []}
 
@@ -47,6 +47,7 @@ def _record_info(rec: dict, info: dict) -> None:
     st = info.get("solve_time")
     rec["solve_times"].append(float(st) if st is not None and np.isfinite(st) else float("nan"))
     rec["statuses"][str(info.get("status"))] += 1
+    rec["extrapolating"] += bool(info.get("extrapolating"))
     if info.get("success"):
         rec["successes"] += 1
     else:

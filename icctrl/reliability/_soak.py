@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import time
+import warnings
 import zlib
 from collections import Counter
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from icctrl._io import write_json
 from icctrl.errors import IcctrlError, InvalidValueError, UnknownNameError
+from icctrl.mpc._controller import ExtrapolationWarning
 from icctrl.mpc._defaults import CSTR_SETTLE
 from icctrl.reliability._engine import RecordStore, run_tasks
 from icctrl.reliability._episode import soak_episode
@@ -110,8 +112,10 @@ def episode_task(task: dict) -> dict:
     except Exception as exc:  # a controller that cannot be built is a bug of ours: count it per episode
         return {**base, "start": list(task["x0"]), "unhandled": f"build: {type(exc).__name__}: {exc}"[:240],
                 "error": None, "error_kind": "unhandled"}
-    rec = soak_episode(plant, ctrl, np.asarray(task["x0"], dtype=float), task["steps"], settle_tol=CSTR_SETTLE,
-                       cost=_cost(plant), injection=inj)
+    with warnings.catch_warnings():  # counted per step in the record instead
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        rec = soak_episode(plant, ctrl, np.asarray(task["x0"], dtype=float), task["steps"],
+                           settle_tol=CSTR_SETTLE, cost=_cost(plant), injection=inj)
     rec.update(base, meta=_controller_meta(ctrl))
     return rec
 
@@ -248,6 +252,7 @@ def _totals(recs: list[dict]) -> dict:
         "violations": int(sum(viol.values())),
         "violation_kinds": dict(viol),
         "fallbacks": sum(r.get("fallbacks", 0) for r in recs),
+        "extrapolating_steps": sum(r.get("extrapolating", 0) for r in recs),
         "episodes_with_fallbacks": sum(r.get("fallbacks", 0) > 0 for r in recs),
         "fallback_statuses": {k: v for k, v in status.items() if k != "success"},
         "fallback_reasons": dict(reasons.most_common()),
