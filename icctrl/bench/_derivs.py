@@ -100,6 +100,7 @@ def smooth_variant(model, activation: str, seed: int = 0):
     from icctrl.nn import Scaled, build
 
     inner = model.model
+    inner = getattr(inner, "convex", inner)  # a convex model with an affine path: the convex part's kind and size
     torch.manual_seed(seed)
     kw = {"hidden": inner.hidden, "layers": inner.layers, "activation": activation}
     new = build(inner.name, inner.n_in, inner.n_out, **kw)
