@@ -1,6 +1,5 @@
 """generate / cstr_dataset: layouts, designs, splits, noise, drop rules, determinism, caching, errors."""
 
-import time
 import warnings
 
 import numpy as np
@@ -127,15 +126,13 @@ def test_lyapunov_targets_for_a_learned_cost(cstr):
         assert ds.targets[0, k, 0] == pytest.approx(float(cstr.lyapunov(x)), rel=1e-5)
 
 
-def test_cache_second_call_is_instant_and_identical(linear_plant, _tmp_cache):
+def test_cache_second_call_is_read_from_the_cache_and_identical(linear_plant, _tmp_cache):
     kw = {"layout": "multi_step", "n_traj": 30, "steps": 10, "window": 5}
     first = generate(linear_plant, **kw)
     calls = linear_plant.calls
     assert calls > 0 and cache_dir() == _tmp_cache and len(list(_tmp_cache.glob("linear-*.npz"))) == 1
-    t0 = time.perf_counter()
     second = generate(linear_plant, **kw)
-    assert time.perf_counter() - t0 < 0.5
-    assert linear_plant.calls == calls  # nothing simulated
+    assert linear_plant.calls == calls  # nothing simulated: read from the cache
     assert second.content_hash == first.content_hash
     np.testing.assert_array_equal(second.inputs, first.inputs)
     generate(linear_plant, noise_std=0.3, **kw)  # another spec, another file
@@ -182,15 +179,11 @@ def test_bad_arguments_are_named(linear_plant, cstr):
         generate(linear_plant, val_frac=0.6, test_frac=0.5)
 
 
-def test_cstr_dataset_default_size_and_speed(_tmp_cache):
-    t0 = time.perf_counter()
+def test_cstr_dataset_default_size_and_cache(_tmp_cache):
     ds = cstr_dataset()
-    elapsed = time.perf_counter() - t0
     assert len(ds) > 4000 and ds.meta["layout"] == "one_step" and ds.window == 10
-    assert elapsed < 20  # a few seconds on a laptop; generous for a shared CI machine
-    t0 = time.perf_counter()
     assert cstr_dataset().content_hash == ds.content_hash
-    assert time.perf_counter() - t0 < 1.0
+    assert len(list(_tmp_cache.glob("*.npz"))) == 1  # the second call read the cached file
 
 
 def test_cstr_multi_step_default_has_thousands_of_windows(cstr):
