@@ -1,6 +1,8 @@
-"""Exact export of trained models: CasADi (symbolic, exact derivatives) and cvxpy (epigraph form)."""
+"""Exact export of trained models: CasADi (symbolic, exact derivatives), cvxpy (epigraph form) and numpy
+forward-mode tangents (values and Jacobians of a batch of periods)."""
 
 from icctrl.export._casadi import WindowFunction, to_casadi, translate
 from icctrl.export._cvxpy import Epigraph, to_cvxpy
+from icctrl.export._tangent import PeriodTangents
 
-__all__ = ["WindowFunction", "to_casadi", "translate", "Epigraph", "to_cvxpy"]
+__all__ = ["WindowFunction", "to_casadi", "translate", "Epigraph", "to_cvxpy", "PeriodTangents"]

@@ -2,7 +2,9 @@
 and the objective (its Hessian too where it is not constant).
 
 - `IntervalLinearisation` (multiple shooting): the model's one-period Jacobians (x, u) → x_next of all N
-  intervals in one mapped call, chained with the affine rest of the problem (whose derivatives hold no model).
+  intervals in one call, chained with the affine rest of the problem (whose derivatives hold no model). The
+  call is CasADi (mapped MX, SX or compiled C) or, for a learned model, batched forward-mode tangents read from
+  its graph ("tangent"), which may refresh only some intervals' Jacobians per call (multi-level iterations).
 - `GenericLinearisation`: CasADi AD of the whole problem (single-shooting cost models).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import casadi as ca
 import numpy as np
 
+from icctrl.errors import InvalidValueError
 from icctrl.mpc._derivatives import Buffered, evaluator
 
 
@@ -48,10 +51,14 @@ class IntervalLinearisation:
 
     The problem's mapped call X_next = F(X_prev, U) is replaced by a symbol Z; what remains is the model-free
     part g(w, p, Z), J(w, p). The chain rule ∂g/∂w = ∂g/∂w|_Z + ∂g/∂Z · blockdiag(∂F/∂(x, u)) · ∂(X_prev, U)/∂w
-    then needs only the N one-period Jacobians, computed in one mapped call ("derivatives": mx, sx, codegen).
+    then needs only the N one-period Jacobians, computed in one call ("derivatives": mx, sx, codegen, tangent).
+
+    refresh (tangent only): how many intervals get new Jacobians per call; None: all (exact). Otherwise the
+    first interval and those whose point moved most since their Jacobian was taken (the stored ones follow the
+    plan's shift); values, and so the constraint residuals, are always exact.
     """
 
-    def __init__(self, problem, derivatives: str, hessian: bool):
+    def __init__(self, problem, derivatives: str, hessian: bool, refresh: int | None = None):
         X_prev, U_t, D_t, X_next = problem.dynamics
         w, p = problem.w, problem.p
         nx, nu, N = problem.nx, problem.nu, problem.N
@@ -76,11 +83,28 @@ class IntervalLinearisation:
                                                xin])
         self.Ew, self.Ep, c0 = _dense(aff, np.zeros(self.nw), np.zeros(self.np))
         self.c0 = c0.reshape(-1)
-        x, u, d = ca.MX.sym("x", nx), ca.MX.sym("u", nu), ca.MX.sym("d", nd)
-        y = step(x, u, d) if with_d else step(x, u)
-        jac = ca.jtimes(y, ca.vertcat(x, u, d), ca.DM.eye(nx), True).T  # nx adjoint sweeps (nx < nx + nu)
-        period = ca.Function("period_lin", [x, u, d], [y, jac], ["x", "u", "d"], ["y", "jac"])
-        self.period = Buffered(evaluator(period.map(N), derivatives))
+        if refresh is not None and (derivatives != "tangent" or not 1 <= int(refresh) <= N):
+            raise InvalidValueError(f"refresh must be None or an interval count in [1, {N}] with "
+                                    f"derivatives='tangent', got {refresh!r} with {derivatives!r}")
+        self.refresh = None if refresh is None or int(refresh) == N else int(refresh)
+        self.tangents = None
+        if derivatives == "tangent":
+            from icctrl.export import PeriodTangents
+
+            model, window = getattr(problem.predictor, "model", None), getattr(problem.predictor, "window", None)
+            if model is None or window is None:
+                raise InvalidValueError(f"derivatives='tangent' needs a learned one-period model, not "
+                                        f"{problem.predictor.label}")
+            self.tangents = PeriodTangents(model, window)
+            self.scale = np.concatenate([problem.x_scale, problem.u_half, np.ones(nd)])
+            self.points = self.jac = None  # where each interval's stored Jacobian was taken, and it
+        else:
+            x, u, d = ca.MX.sym("x", nx), ca.MX.sym("u", nu), ca.MX.sym("d", nd)
+            y = step(x, u, d) if with_d else step(x, u)
+            jac = ca.jtimes(y, ca.vertcat(x, u, d), ca.DM.eye(nx), True).T  # nx adjoint sweeps (nx < nx + nu)
+            period = ca.Function("period_lin", [x, u, d], [y, jac], ["x", "u", "d"], ["y", "jac"])
+            self.period = Buffered(evaluator(period.map(N), derivatives))
+        self.refreshed = N  # intervals whose Jacobians the last call computed
         cols = np.arange(self.nxu * N)
         self._rows = (cols[None, :] // self.nxu) * nx + np.arange(nx)[:, None]
         self._cols = np.broadcast_to(cols, self._rows.shape)
@@ -88,11 +112,15 @@ class IntervalLinearisation:
     def __call__(self, w, p) -> dict[str, np.ndarray]:
         w, p = np.asarray(w, float).reshape(-1), np.asarray(p, float).reshape(-1)
         xin = (self.Ew @ w + self.Ep @ p + self.c0).reshape((self.nxu, self.N), order="F")
-        nxu = self.nx + self.nu
-        r = self.period(x=xin[: self.nx], u=xin[self.nx: nxu], d=xin[nxu:])
+        if self.tangents is not None:
+            y, jac = self._tangent(xin.T)
+        else:
+            nxu = self.nx + self.nu
+            r = self.period(x=xin[: self.nx], u=xin[self.nx: nxu], d=xin[nxu:])
+            y, jac = r["y"], r["jac"].reshape((self.nx, self.nxu * self.N), order="F")
         BD = np.zeros((self.nx * self.N, self.nxu * self.N))
-        BD[self._rows, self._cols] = r["jac"].reshape((self.nx, self.nxu * self.N), order="F")
-        a = self.rest(w=w, p=p, z=r["y"])
+        BD[self._rows, self._cols] = jac
+        a = self.rest(w=w, p=p, z=y)
         Gz = a["Gz"].reshape((self.ng, self.nx * self.N), order="F")
         chain = Gz @ BD
         out = {"J": float(a["J"][0]), "g": a["g"].copy(), "grad": a["grad"].copy(),
@@ -102,3 +130,26 @@ class IntervalLinearisation:
             out["H"] = a["H"].reshape((self.nw, self.nw), order="F").copy()
             out["Hp"] = a["Hp"].reshape((self.nw, self.np), order="F").copy()
         return out
+
+    def _tangent(self, XU: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y as vec(X_next), [J_0 … J_(N−1)]) by tangents, refreshing `refresh` intervals' Jacobians or all."""
+        N, m = self.N, self.refresh
+        if m is None or self.jac is None:
+            Y, J = self.tangents(XU)
+            self.points, self.jac, self.refreshed = XU.copy(), J, N
+        else:
+            P, J = self.points, self.jac
+            same = np.abs(XU - P) / self.scale
+            shifted = np.abs(XU[:-1] - P[1:]) / self.scale
+            if shifted.sum() < same[:-1].sum():  # the plan moved on one interval: so do the stored Jacobians
+                P, J = np.vstack([P[1:], P[-1:]]), np.concatenate([J[1:], J[-1:]])
+            moved = (np.abs(XU - P) / self.scale).max(axis=1)
+            moved[0] = np.inf  # the first interval decides the applied input: always refreshed
+            order = np.argsort(-moved, kind="stable")
+            Y = np.empty((N, self.nx))
+            Yo, Jo = self.tangents(XU[order], m)
+            Y[order] = Yo
+            J, P = J.copy(), P.copy()
+            J[order[:m]], P[order[:m]] = Jo, XU[order[:m]]
+            self.points, self.jac, self.refreshed = P, J, m
+        return Y.reshape(-1), J.transpose(1, 0, 2).reshape(self.nx, N * self.nxu)

@@ -36,8 +36,10 @@ class RTISolver:
     """Real-time iteration back end: `solve(p, w0)` (prepare if needed, then feedback), or the two phases apart.
 
     qp: "condensed" (states eliminated, dense QP; default up to N = 20) or "sparse" (all lifted variables).
-    qp_solver: a CasADi conic plugin (default "daqp" condensed, "piqp" sparse). derivatives: "mx", "sx" or
-    "codegen" (default "sx" for first principles, "mx" for learned models). consistency_tol: the largest
+    qp_solver: a CasADi conic plugin (default "daqp" condensed, "piqp" sparse). derivatives: "mx", "sx",
+    "codegen" or "tangent" (default "sx" for first principles, "tangent" for learned one-period models whose
+    graph it reads, else "mx"). refresh ("rti" with tangents): intervals whose Jacobians are recomputed per
+    step (multi-level iterations; None: all, exact). consistency_tol: the largest
     accepted gap, in the problem's scaled state units, between the QP's first predicted state and the model
     itself. cold_iterations: Gauss–Newton iterations on a cold start (no plan to shift; default 1, one QP per
     step from the first).
@@ -45,7 +47,8 @@ class RTISolver:
 
     def __init__(self, problem, method: str = "rti", *, qp: str | None = None, qp_solver: str | None = None,
                  derivatives: str | None = None, tol: float = 1e-6, max_iter: int = 50,
-                 time_limit: float | None = None, consistency_tol: float = 0.5, cold_iterations: int = 1):
+                 time_limit: float | None = None, consistency_tol: float = 0.5, cold_iterations: int = 1,
+                 refresh: int | None = None):
         if method not in RTI_METHODS:
             raise UnknownNameError(f"unknown real-time method {method!r}; choose one of {RTI_METHODS}")
         pb = problem
@@ -68,15 +71,35 @@ class RTISolver:
         grad = ca.gradient(pb.J, w)
         hess = ca.jacobian(grad, w)
         self.hess_constant = gn is not None or not ca.depends_on(hess, w)
-        self.derivatives = derivatives or ("sx" if isinstance(pb.predictor, FirstPrinciples) else "mx")
+        interval = getattr(pb, "dynamics", None) is not None
+        learned = interval and getattr(pb.predictor, "model", None) is not None
+        # SX for first principles (a few scalar equations); tangents for a learned one-period model whose graph
+        # they read (several times faster than the MX VM, docs/benchmarks.md), else MX
+        self.derivatives = derivatives or ("sx" if isinstance(pb.predictor, FirstPrinciples) else
+                                           "tangent" if learned else "mx")
+        if self.derivatives == "tangent" and not interval:
+            raise InvalidValueError("derivatives='tangent' linearises one-period models under multiple shooting; "
+                                    f"this problem ({pb.predictor.label}, shooting={pb.shooting!r}) has none")
+        if refresh is not None and method != "rti":
+            raise InvalidValueError(f"refresh={refresh!r} (reused Jacobians) is for 'rti' only; {method!r} is the "
+                                    "converged reference and always uses exact Jacobians")
         if gn is not None:
             self._H, self._Hp = self._psd(np.asarray(gn, float)), np.zeros((int(w.numel()), int(p.numel())))
         elif self.hess_constant:  # quadratic objective: its Hessians are computed once, not every step
             const = ca.Function("rti_hess", [w, p], [ca.densify(hess), ca.densify(ca.jacobian(grad, p))])
             H0, Hp0 = const(np.zeros(w.numel()), np.zeros(p.numel()))
             self._H, self._Hp = self._psd(_np(H0)), _np(Hp0)
-        kind = IntervalLinearisation if getattr(pb, "dynamics", None) is not None else GenericLinearisation
-        self.lin = kind(pb, self.derivatives, hessian=not self.hess_constant)
+        if interval:
+            try:
+                self.lin = IntervalLinearisation(pb, self.derivatives, hessian=not self.hess_constant,
+                                                 refresh=refresh)
+            except UnknownNameError:  # an op without a tangent form: the default falls back to MX
+                if derivatives is not None or refresh is not None:
+                    raise
+                self.derivatives = "mx"
+                self.lin = IntervalLinearisation(pb, "mx", hessian=not self.hess_constant)
+        else:
+            self.lin = GenericLinearisation(pb, self.derivatives, hessian=not self.hess_constant)
         self.n_w, self.n_g = int(w.numel()), int(pb.g.numel())
         nv = pb.N * pb.nu
         self.n_dyn = pb.n_states if getattr(pb, "dynamics", None) is not None else 0
