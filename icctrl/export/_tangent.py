@@ -150,6 +150,22 @@ def _fuse(code: list[tuple], out: int, S: int) -> list[tuple]:
                 new[o] = ("mm_add", (o,), (kj[1][0], ins[1 - j]), kj[2])
                 break
     code = [new.get(c[1][0], c) if len(c[1]) == 1 else c for c in code if len(c[1]) > 1 or c[1][0] not in drop]
+    n, by = uses(), {o[0]: (k, ins, p) for k, o, ins, p in code}
+    drop, new = set(), {}
+    for kind, (o,), ins, p in (c for c in code if c[0] in ("addc", "mul")):
+        if kind == "addc":  # x·M + c
+            k1 = by.get(ins[0])
+            if k1 and k1[0] == "mm" and n[ins[0]] == 1:
+                drop.add(ins[0])
+                new[o] = ("mm_bias", (o,), k1[1], (k1[2], p))
+            continue
+        for j in (0, 1):  # a · h(b): the activation fused into the product
+            kj = by.get(ins[j])
+            if kj and kj[0] == "affine" and kj[2][0] is None and kj[2][1] is None and n[ins[j]] == 1:
+                drop.add(ins[j])
+                new[o] = ("mul_act", (o,), (ins[1 - j], kj[1][0]), kj[2][2])
+                break
+    code = [new.get(c[1][0], c) if len(c[1]) == 1 else c for c in code if len(c[1]) > 1 or c[1][0] not in drop]
     return [(_FNS[k](p, S), outs, ins) for k, outs, ins, p in code]
 
 
@@ -253,6 +269,34 @@ def _mm_add(M, S):
     return run
 
 
+def _mm_bias(p, S):
+    M, c = p
+
+    def run(ctx, x):
+        out = x @ M
+        out[: ctx[0]] += c
+        return out
+
+    return run
+
+
+def _mul_act(f, S):
+    """a · h(b) with h's derivative: values a·h(b), tangents ȧ·h(b) + a·h'(b)·ḃ."""
+    def run(ctx, a, b):
+        B, m = ctx
+        hb, d = f.tangent(b[:B])
+        if not m:
+            return a * hb
+        out = np.empty(a.shape)
+        np.multiply(a[:B], hb, out=out[:B])
+        t = out[B:].reshape(S, m, -1)
+        np.multiply(a[B:].reshape(S, m, -1), hb[:m], out=t)
+        t += (a[:m] * d[:m]) * b[B:].reshape(S, m, -1)
+        return out
+
+    return run
+
+
 def _add(p, S):
     return lambda ctx, a, b: a + b
 
@@ -343,7 +387,7 @@ def _affine(p, S):
 
 _FNS = {"addc": _addc, "mulc": _mulc, "unary": _unary, "add": _add, "mul": _mul, "take": _take, "cat": _cat,
         "mm": _mm, "maxc": _maxc, "max": _max, "sum": _sum, "affine": _affine, "group": _group, "fma": _fma,
-        "mm_add": _mm_add}
+        "mm_add": _mm_add, "mm_bias": _mm_bias, "mul_act": _mul_act}
 
 
 class TangentDomain(RowDomain):

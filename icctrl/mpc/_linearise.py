@@ -24,6 +24,9 @@ def _dense(f: ca.Function, *args) -> list[np.ndarray]:
 class GenericLinearisation:
     """J, g, ∂g/∂w, ∂g/∂p, ∇J (and ∇²J, ∂∇J/∂p unless constant) of the whole problem by CasADi AD."""
 
+    def reset(self) -> None:
+        """Nothing is kept between calls."""
+
     def __init__(self, problem, derivatives: str, hessian: bool):
         w, p = problem.w, problem.p
         grad = ca.gradient(problem.J, w)
@@ -131,6 +134,11 @@ class IntervalLinearisation:
             out["Hp"] = a["Hp"].reshape((self.nw, self.np), order="F").copy()
         return out
 
+    def reset(self) -> None:
+        """Forget the stored Jacobians: the next call computes all of them (a new episode, after a failure)."""
+        if self.tangents is not None:
+            self.points = self.jac = None
+
     def _tangent(self, XU: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(y as vec(X_next), [J_0 … J_(N−1)]) by tangents, refreshing `refresh` intervals' Jacobians or all."""
         N, m = self.N, self.refresh
@@ -139,17 +147,15 @@ class IntervalLinearisation:
             self.points, self.jac, self.refreshed = XU.copy(), J, N
         else:
             P, J = self.points, self.jac
-            same = np.abs(XU - P) / self.scale
-            shifted = np.abs(XU[:-1] - P[1:]) / self.scale
-            if shifted.sum() < same[:-1].sum():  # the plan moved on one interval: so do the stored Jacobians
-                P, J = np.vstack([P[1:], P[-1:]]), np.concatenate([J[1:], J[-1:]])
+            if np.abs(XU[:-1] - P[1:]).sum() < np.abs(XU[:-1] - P[:-1]).sum():  # the plan moved on one interval:
+                P[:-1], J[:-1] = P[1:].copy(), J[1:].copy()  # so do the stored Jacobians
             moved = (np.abs(XU - P) / self.scale).max(axis=1)
             moved[0] = np.inf  # the first interval decides the applied input: always refreshed
             order = np.argsort(-moved, kind="stable")
-            Y = np.empty((N, self.nx))
             Yo, Jo = self.tangents(XU[order], m)
+            Y = np.empty((N, self.nx))
             Y[order] = Yo
-            J, P = J.copy(), P.copy()
-            J[order[:m]], P[order[:m]] = Jo, XU[order[:m]]
-            self.points, self.jac, self.refreshed = P, J, m
+            sel = order[:m]
+            J[sel], P[sel] = Jo, XU[sel]
+            self.refreshed = m
         return Y.reshape(-1), J.transpose(1, 0, 2).reshape(self.nx, N * self.nxu)

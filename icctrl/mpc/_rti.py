@@ -124,6 +124,7 @@ class RTISolver:
         self._lin: dict | None = None  # the prepared linearisation
         self._cold = True
         self.qp.reset()
+        self.lin.reset()
 
     @property
     def prepared(self) -> bool:

@@ -45,6 +45,30 @@ def test_interval_linearisation_equals_ad_of_the_whole_problem(which, request):
     assert np.abs(b["G"][: pb.n_states, pb.N * pb.nu: pb.N * pb.nu + pb.n_states]).max() > 0  # dynamics rows
     sx = IntervalLinearisation(pb, "sx", hessian=False)(w, p)
     np.testing.assert_allclose(sx["G"], a["G"], rtol=1e-9, atol=1e-10)
+    if which == "iclstm_problem":  # batched forward-mode tangents read from the model's graph
+        tg = IntervalLinearisation(pb, "tangent", hessian=False)(w, p)
+        for key in ("g", "G", "Gp"):
+            np.testing.assert_allclose(tg[key], a[key], rtol=1e-9, atol=1e-10, err_msg=key)
+
+
+def test_multi_level_refresh_keeps_values_exact_and_reuses_shifted_jacobians(iclstm_problem):
+    pb = iclstm_problem
+    w, p = _point(pb)
+    exact = IntervalLinearisation(pb, "tangent", hessian=False)
+    lin = IntervalLinearisation(pb, "tangent", hessian=False, refresh=1)
+    first = lin(w, p)
+    np.testing.assert_allclose(first["G"], exact(w, p)["G"], rtol=1e-12)  # nothing stored yet: all exact
+    w2 = pb.shift(w)
+    w2[: pb.N * pb.nu] += 0.05
+    a, b = exact(w2, p), lin(w2, p)
+    assert lin.refreshed == 1
+    np.testing.assert_allclose(b["g"], a["g"], rtol=1e-12, atol=1e-12)  # residuals always exact
+    rows = np.arange(pb.nx) * pb.N  # the first interval's dynamics rows (state-major): always refreshed
+    np.testing.assert_allclose(b["G"][rows], a["G"][rows], rtol=1e-12, atol=1e-12)
+    stale = np.abs(b["G"] - a["G"]).max()
+    assert 0 < stale < 0.5 * np.abs(a["G"]).max()  # later intervals reuse the shifted Jacobians
+    lin.reset()
+    np.testing.assert_allclose(lin(w2, p)["G"], a["G"], rtol=1e-12)
 
 
 def test_rti_closed_loop_tracks_converged_ipopt(fp_problem):
@@ -132,6 +156,12 @@ def test_bad_options_are_named():
     single = cstr_problem(FirstPrinciples(PLANT), horizon=3, shooting="single")
     with pytest.raises(InvalidValueError, match="multiple shooting"):
         RTISolver(single, "rti")
+    with pytest.raises(InvalidValueError, match="learned one-period model"):
+        RTISolver(pb, "rti", derivatives="tangent")
+    with pytest.raises(InvalidValueError, match="refresh"):
+        RTISolver(pb, "rti", refresh=2)
+    with pytest.raises(InvalidValueError, match="sqp-gn"):
+        RTISolver(pb, "sqp-gn", refresh=2)
 
 
 def test_codegen_derivatives_are_compiled_once_and_cached(tmp_path, monkeypatch, fp_problem):
@@ -150,6 +180,7 @@ def test_codegen_derivatives_are_compiled_once_and_cached(tmp_path, monkeypatch,
 def test_learned_state_models_default_to_rti():
     ctrl = default_controller("cstr", "iclstm", horizon=3, lyapunov=False)
     assert ctrl.solver_name == "rti" and isinstance(ctrl.backend, RTISolver)
+    assert ctrl.backend.derivatives == "tangent"
     assert default_controller("cstr", "iclstm", solver="ipopt", horizon=3).solver_name == "ipopt"
     u, info = ctrl.step(X0)
     assert info["success"] and {"prepare_time", "feedback_time"} <= set(info)
