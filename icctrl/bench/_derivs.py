@@ -1,6 +1,8 @@
 """Cost of the real-time engine's derivatives: values and Jacobians (x, u) → x_next of N one-period maps in one
-call, evaluated as CasADi MX, SX (expanded), compiled C (generated from MX, cached by digest) and torch.func
-(vmap of jacrev on the torch model). ReLU and softplus variants of the input-convex models side by side."""
+call, evaluated as CasADi MX, SX (expanded), compiled C (generated from MX, cached by digest), torch.func
+(vmap of jacrev on the torch model) and numpy forward-mode tangents read from the model's graph (all N
+Jacobians, or those of a quarter of the intervals as the multi-level RTI default refreshes them: "tangent:m").
+ReLU and softplus variants of the input-convex models side by side."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import torch
 
 from icctrl.mpc._derivatives import Buffered, compiled
 
-MODES = ("mx", "sx", "codegen", "torch.func")
+MODES = ("mx", "sx", "codegen", "torch.func", "tangent", "tangent:3")
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -72,7 +74,18 @@ def time_derivatives(models: dict, N: int = 10, repeats: int = 30, modes=MODES, 
             row = {"model": label, "note": note, "mode": mode, "N": N}
             t0 = time.perf_counter()
             try:
-                if mode == "torch.func":
+                if mode.startswith("tangent"):
+                    from icctrl.export import PeriodTangents
+
+                    tan = PeriodTangents(model, window)
+                    setup = time.perf_counter() - t0
+                    XU = np.vstack([X, U]).T.copy()
+                    m = int(mode.split(":")[1]) if ":" in mode else N
+                    Y, J = tan(XU)
+                    jac = J.transpose(1, 0, 2).reshape(2, -1).reshape(-1, order="F")
+                    diff = max(float(np.abs(Y.reshape(-1) - ref["y"]).max()), float(np.abs(jac - ref["jac"]).max()))
+                    row["median_ms"] = _median_ms(lambda tan=tan, m=m: tan(XU, m), repeats)
+                elif mode == "torch.func":
                     run = _torch_jacobians(model, 2, 2, window)
                     setup = time.perf_counter() - t0
                     y, J = run(X, U)

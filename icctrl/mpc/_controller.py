@@ -61,6 +61,10 @@ class Controller:
         self._thread = SolveThread() if self.time_limit else None
         problem.certificate()  # composed once here, not inside the first step's time budget
         self.state_bounds = state_bounds
+        if problem.period_fn is not None:  # the offset-free model call, through buffers (no DM conversions)
+            from icctrl.mpc._derivatives import Buffered
+
+            self._period = Buffered(problem.period_fn)
         self._target = None  # steady-state target solver, compiled on the first reference change
         self.stats: Counter = Counter()
         self.reset()
@@ -175,8 +179,10 @@ class Controller:
         x_ref = self._check_reference(x_ref)
         d = self._check_disturbance(d)
         if self.offset_free and self._x_last is not None and self._u_last is not None:
-            d_last = pb.block(pb.parameters(self._x_last, d=self._d_last), "d")[0]
-            miss = x - np.asarray(call_period(pb.period_fn, self._x_last, self._u_last, d_last)).reshape(-1)
+            args = {"i0": self._x_last, "i1": self._u_last}
+            if "i2" in self._period.args:
+                args["i2"] = pb.block(pb.parameters(self._x_last, d=self._d_last), "d")[0]
+            miss = x - self._period(**args)["o0"]
             if np.all(np.isfinite(miss)):
                 self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
         u_ref = None if x_ref is None else self.target_input(x_ref, d)

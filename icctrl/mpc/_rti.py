@@ -39,7 +39,8 @@ class RTISolver:
     qp_solver: a CasADi conic plugin (default "daqp" condensed, "piqp" sparse). derivatives: "mx", "sx",
     "codegen" or "tangent" (default "sx" for first principles, "tangent" for learned one-period models whose
     graph it reads, else "mx"). refresh ("rti" with tangents): intervals whose Jacobians are recomputed per
-    step (multi-level iterations; None: all, exact). consistency_tol: the largest
+    step (multi-level iterations; default a quarter of them, at least one; N: all, exact; values and residuals
+    are always exact). consistency_tol: the largest
     accepted gap, in the problem's scaled state units, between the QP's first predicted state and the model
     itself. cold_iterations: Gauss–Newton iterations on a cold start (no plan to shift; default 1, one QP per
     step from the first).
@@ -80,7 +81,9 @@ class RTISolver:
         if self.derivatives == "tangent" and not interval:
             raise InvalidValueError("derivatives='tangent' linearises one-period models under multiple shooting; "
                                     f"this problem ({pb.predictor.label}, shooting={pb.shooting!r}) has none")
-        if refresh is not None and method != "rti":
+        if refresh is None and method == "rti" and self.derivatives == "tangent":
+            refresh = max(1, -(-pb.N // 4))
+        if refresh is not None and method != "rti" and refresh != pb.N:
             raise InvalidValueError(f"refresh={refresh!r} (reused Jacobians) is for 'rti' only; {method!r} is the "
                                     "converged reference and always uses exact Jacobians")
         if gn is not None:
@@ -89,14 +92,15 @@ class RTISolver:
             const = ca.Function("rti_hess", [w, p], [ca.densify(hess), ca.densify(ca.jacobian(grad, p))])
             H0, Hp0 = const(np.zeros(w.numel()), np.zeros(p.numel()))
             self._H, self._Hp = self._psd(_np(H0)), _np(Hp0)
+        self.refresh = refresh
         if interval:
             try:
                 self.lin = IntervalLinearisation(pb, self.derivatives, hessian=not self.hess_constant,
                                                  refresh=refresh)
             except UnknownNameError:  # an op without a tangent form: the default falls back to MX
-                if derivatives is not None or refresh is not None:
+                if derivatives is not None:
                     raise
-                self.derivatives = "mx"
+                self.derivatives, self.refresh = "mx", None
                 self.lin = IntervalLinearisation(pb, "mx", hessian=not self.hess_constant)
         else:
             self.lin = GenericLinearisation(pb, self.derivatives, hessian=not self.hess_constant)
