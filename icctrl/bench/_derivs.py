@@ -84,7 +84,7 @@ def time_derivatives(models: dict, N: int = 10, repeats: int = 30, modes=MODES, 
                     Y, J = tan(XU)
                     jac = J.transpose(1, 0, 2).reshape(2, -1).reshape(-1, order="F")
                     diff = max(float(np.abs(Y.reshape(-1) - ref["y"]).max()), float(np.abs(jac - ref["jac"]).max()))
-                    row["median_ms"] = _median_ms(lambda tan=tan, m=m: tan(XU, m), repeats)
+                    row["median_ms"] = _median_ms(lambda tan=tan, m=m, XU=XU: tan(XU, m), repeats)
                 elif mode == "torch.func":
                     run = _torch_jacobians(model, 2, 2, window)
                     setup = time.perf_counter() - t0
