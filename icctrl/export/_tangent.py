@@ -5,13 +5,16 @@ The graph is read once into a tape of numpy operations. A register is an array o
 B points, then S tangents (one per input seed) of the first m of them, so a dense layer is one matrix product
 for all points and seeds together, and a call may ask for the Jacobians of only some points (m < B). Reading
 folds constants, shares common subexpressions (an input held over the window is projected once), drops what
-the output does not need and fuses scale → shift → activation chains. Elementwise derivatives come from the op
-table (`Facts.tangent`), so an op without one is refused, never approximated.
+the output does not need and fuses scale → shift → activation chains. Each batch shape (B, m) gets a plan: every
+register a preallocated buffer and every instruction a few numpy calls writing into it, so a call allocates
+and reshapes nothing. Elementwise derivatives come from the op table (`Facts.tangent`), so an op without one is
+refused, never approximated.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 import numpy as np
 import torch
@@ -84,18 +87,17 @@ class Tape:
         c = np.array(np.broadcast_to(c, (r.n,)))
         return self.op("mulc", (r,), r.n, c, _key(c))
 
-    def compile(self, out: Reg, S: int) -> list[tuple]:
-        """The instructions the output needs, in order, fused, as (fn, outs, ins) with fn(ctx, *inputs)
-        returning one array per output register."""
+    def compile(self, out: Reg) -> list[tuple]:
+        """The instructions the output needs, in order, fused, as (kind, outs, ins, param)."""
         live, keep = {out.i}, []
         for ins in reversed(self.code):
             if ins[1] in live:
                 keep.append(ins)
                 live.update(ins[2])
-        return _fuse([(k, (o,), ins, p) for k, o, ins, p in keep[::-1]], out.i, S)
+        return _fuse([(k, (o,), ins, p) for k, o, ins, p in keep[::-1]], out.i)
 
 
-def _fuse(code: list[tuple], out: int, S: int) -> list[tuple]:
+def _fuse(code: list[tuple], out: int) -> list[tuple]:
     """Fusion passes over (kind, outs, ins, param): activation(x·scale + shift) chains into one instruction,
     such chains on one source into one grouped instruction (an LSTM's gates), x·M + y and a·b + c·d."""
     def uses():
@@ -166,228 +168,211 @@ def _fuse(code: list[tuple], out: int, S: int) -> list[tuple]:
                 new[o] = ("mul_act", (o,), (ins[1 - j], kj[1][0]), kj[2][2])
                 break
     code = [new.get(c[1][0], c) if len(c[1]) == 1 else c for c in code if len(c[1]) > 1 or c[1][0] not in drop]
-    return [(_FNS[k](p, S), outs, ins) for k, outs, ins, p in code]
+    return code
 
 
-# -- instruction kernels: x has rows [values of B points; S tangent blocks of m rows] ---------------------------
-def _addc(c, S):
-    cache: dict = {}
-
-    def run(ctx, x):
-        B = ctx[0]
-        cp = cache.get(x.shape)
-        if cp is None:
-            cp = cache[x.shape] = np.zeros(x.shape)
-            cp[:B] = c
-        return x + cp
-
-    return run
+# -- plans: every register a fixed buffer of rows [values of B points; S tangent blocks of m rows], every
+# instruction a few numpy calls writing into it (no allocation, no reshaping inside a call) ---------------------
+def _tv(y: np.ndarray, B: int, S: int, m: int) -> np.ndarray:
+    """The tangent rows of buffer y as an (S, m, n) view (a view, never a copy: the plan writes through it)."""
+    t = y[B:].view()
+    t.shape = (S, m, y.shape[-1])
+    return t
 
 
-def _mulc(c, S):
-    return lambda ctx, x: x * c
+def _act(f, v: np.ndarray, d: np.ndarray, first: tuple) -> list[tuple]:
+    """Calls that apply f to the value rows v in place and leave its derivative at v[first] (the points with
+    Jacobians) in d."""
+    if f.name == "relu":  # the op table's relu, without its temporaries: h = max(v, 0), h' = [v > 0]
+        return [(np.greater, (v[first], 0.0, d)), (partial(np.maximum, out=v), (v, 0.0))]
+
+    def run():
+        val, dv = f.tangent(v)
+        d[...] = dv[first]
+        v[...] = val
+
+    return [(run, ())]
 
 
-def _tangent_scale(out, d, B, m, S):
-    """Multiply the tangent rows of `out` in place by the derivatives d (B × L) of their points."""
-    if m:
-        t = out[B:].reshape(S, m, -1)
-        t *= d[:m]
+class _Plan:
+    """The instructions of a tape for one batch shape (B points, Jacobians of the first m) as a flat list of
+    numpy calls over preallocated buffers; `x0` takes the input rows, `out` holds the output register."""
+
+    def __init__(self, code: list[tuple], sizes: list[int], out: int, B: int, m: int, S: int):
+        R = B + S * m
+        self.x0 = np.zeros((R, S))
+        if m:
+            _tv(self.x0, B, S, m)[:] = np.eye(S)[:, None, :]
+        buf = {0: self.x0}
+        self.ops: list[tuple] = []
+        for kind, outs, ins, p in code:
+            xs = [buf[i] for i in ins]
+            if kind == "take":
+                buf[outs[0]] = xs[0][:, p[0]:p[1]]
+                continue
+            if kind == "group":
+                k = len(outs)
+                g = np.empty((k, R, sizes[outs[0]]))
+                for j, o in enumerate(outs):
+                    buf[o] = g[j]
+                self.ops += _group(g, xs[0], p, B, m, S)
+                continue
+            o = buf[outs[0]] = np.zeros((R, sizes[outs[0]]))
+            self.ops += _EMIT[kind](o, xs, p, B, m, S)
+        self.out = buf[out]
+
+    def __call__(self, XU: np.ndarray) -> np.ndarray:
+        self.x0[: XU.shape[0]] = XU
+        for fn, args in self.ops:
+            fn(*args)
+        return self.out
 
 
-def _unary(f, S):
-    def run(ctx, x):
-        B, m = ctx
-        val, d = f.tangent(x[:B])
-        out = x.copy()
-        out[:B] = val
-        _tangent_scale(out, d, B, m, S)
-        return out
-
-    return run
-
-
-def _affine_unary(scale, shift, f, S):
-    def run(ctx, x):
-        B, m = ctx
-        out = x * scale if scale is not None else x.copy()
-        v = out[:B]
-        if shift is not None:
-            v += shift
-        val, d = f.tangent(v)
-        out[:B] = val
-        _tangent_scale(out, d, B, m, S)
-        return out
-
-    return run
-
-
-def _group(p, S):
+def _group(g, x, p, B, m, S):
+    """k activations of x·scale_j + shift_j (an LSTM's gates) into the (k, R, L) buffer g."""
     scale, shift, f = p
     k, L = scale.shape
-
-    def run(ctx, x):
-        B, m = ctx
-        out = x[:, None, :] * scale
-        v = out[:B]
-        v += shift
-        val, d = f.tangent(v)
-        out[:B] = val
-        if m:
-            t = out[B:].reshape(S, m, k, L)
-            t *= d[:m]
-        return tuple(out[:, j] for j in range(k))
-
-    return run
+    gv = g[:, :B]
+    ops = [(np.multiply, (x[None], scale[:, None, :], g)), (np.add, (gv, shift[:, None, :], gv))]
+    d = np.empty((k, m, L), float)
+    ops += _act(f, gv, d, (slice(None), slice(None, m)))
+    if not m:
+        return ops
+    t = g[:, B:].view()
+    t.shape = (k, S, m, L)
+    return ops + [(np.multiply, (t, d[:, None], t))]
 
 
-def _fma(p, S):
-    def run(ctx, a, b, c, d):
-        B, m = ctx
-        if not m:
-            return a * b + c * d
-        out = np.empty(a.shape)
-        v = out[:B]
-        np.multiply(a[:B], b[:B], out=v)
-        v += c[:B] * d[:B]
-        t = out[B:].reshape(S, m, -1)
-        np.multiply(a[B:].reshape(S, m, -1), b[:m], out=t)
-        t += a[:m] * b[B:].reshape(S, m, -1)
-        t += c[B:].reshape(S, m, -1) * d[:m]
-        t += c[:m] * d[B:].reshape(S, m, -1)
-        return out
-
-    return run
+def _e_addc(o, xs, c, B, m, S):
+    x = xs[0]
+    return [(np.add, (x[:B], c, o[:B]))] + ([(np.copyto, (o[B:], x[B:]))] if m else [])
 
 
-def _mm_add(M, S):
-    def run(ctx, x, y):
-        out = x @ M
-        out += y
-        return out
-
-    return run
+def _e_mulc(o, xs, c, B, m, S):
+    return [(np.multiply, (xs[0], c, o))]
 
 
-def _mm_bias(p, S):
-    M, c = p
-
-    def run(ctx, x):
-        out = x @ M
-        out[: ctx[0]] += c
-        return out
-
-    return run
-
-
-def _mul_act(f, S):
-    """a · h(b) with h's derivative: values a·h(b), tangents ȧ·h(b) + a·h'(b)·ḃ."""
-    def run(ctx, a, b):
-        B, m = ctx
-        hb, d = f.tangent(b[:B])
-        if not m:
-            return a * hb
-        out = np.empty(a.shape)
-        np.multiply(a[:B], hb, out=out[:B])
-        t = out[B:].reshape(S, m, -1)
-        np.multiply(a[B:].reshape(S, m, -1), hb[:m], out=t)
-        t += (a[:m] * d[:m]) * b[B:].reshape(S, m, -1)
-        return out
-
-    return run
-
-
-def _add(p, S):
-    return lambda ctx, a, b: a + b
-
-
-def _mul(p, S):
-    def run(ctx, a, b):
-        B, m = ctx
-        if not m:
-            return a * b
-        out = np.empty(a.shape)
-        np.multiply(a[:B], b[:B], out=out[:B])
-        t = out[B:].reshape(S, m, -1)
-        np.multiply(a[B:].reshape(S, m, -1), b[:m], out=t)
-        t += a[:m] * b[B:].reshape(S, m, -1)
-        return out
-
-    return run
-
-
-def _take(p, S):
-    a, b = p
-    return lambda ctx, x: x[:, a:b]
-
-
-def _cat(pieces, S):
-    cache: dict = {}
-
-    def run(ctx, *xs):
-        R = xs[0].shape[0]
-        it = iter(xs)
-        parts = []
-        for i, p in enumerate(pieces):
-            if p is None:
-                parts.append(next(it))
-                continue
-            c = cache.get((i, R))
-            if c is None:
-                c = cache[(i, R)] = np.zeros((R, len(p)))
-                c[: ctx[0]] = p
-            parts.append(c)
-        return np.concatenate(parts, axis=1)
-
-    return run
-
-
-def _mm(M, S):
-    return lambda ctx, x: x @ M
-
-
-def _maxc(c, S):
-    cache: dict = {}
-
-    def run(ctx, x):
-        B, m = ctx
-        cp = cache.get(x.shape)
-        if cp is None:
-            cp = cache[x.shape] = np.zeros(x.shape)
-            cp[:B] = c
-        return _select(x[:B] >= c, x, cp, B, m, S)
-
-    return run
-
-
-def _select(mask, a, b, B, m, S):
-    out = np.empty(a.shape)
-    out[:B] = np.where(mask, a[:B], b[:B])
-    if m:
-        out[B:] = np.where(mask[:m], a[B:].reshape(S, m, -1), b[B:].reshape(S, m, -1)).reshape(S * m, -1)
-    return out
-
-
-def _max(p, S):
-    def run(ctx, a, b):
-        B, m = ctx
-        return _select(a[:B] >= b[:B], a, b, B, m, S)
-
-    return run
-
-
-def _sum(p, S):
-    return lambda ctx, x: x.sum(axis=1, keepdims=True)
-
-
-def _affine(p, S):
+def _e_affine(o, xs, p, B, m, S):
+    """f(x·scale + shift), either of scale and shift possibly absent (a plain activation)."""
     scale, shift, f = p
-    return _affine_unary(scale, shift, f, S)
+    x, ov = xs[0], o[:B]
+    ops = [(np.multiply, (x, scale, o))] if scale is not None else [(np.copyto, (o, x))]
+    if shift is not None:
+        ops.append((np.add, (ov, shift, ov)))
+    d = np.empty((m, o.shape[1]), float)
+    ops += _act(f, ov, d, (slice(None, m),))
+    if m:
+        t = _tv(o, B, S, m)
+        ops.append((np.multiply, (t, d, t)))
+    return ops
 
 
-_FNS = {"addc": _addc, "mulc": _mulc, "unary": _unary, "add": _add, "mul": _mul, "take": _take, "cat": _cat,
-        "mm": _mm, "maxc": _maxc, "max": _max, "sum": _sum, "affine": _affine, "group": _group, "fma": _fma,
-        "mm_add": _mm_add, "mm_bias": _mm_bias, "mul_act": _mul_act}
+def _e_unary(o, xs, f, B, m, S):
+    return _e_affine(o, xs, (None, None, f), B, m, S)
+
+
+def _e_add(o, xs, p, B, m, S):
+    return [(np.add, (xs[0], xs[1], o))]
+
+
+def _product_tangent(o, a, b, B, m, S, tmp) -> list[tuple]:
+    """Tangent rows of a·b added to those of o (ȧ·b + a·ḃ); `tmp` an (S, m, n) scratch buffer."""
+    t = _tv(o, B, S, m)
+    return [(np.multiply, (_tv(a, B, S, m), b[:m], tmp)), (np.add, (t, tmp, t)),
+            (np.multiply, (a[:m], _tv(b, B, S, m), tmp)), (np.add, (t, tmp, t))]
+
+
+def _e_mul(o, xs, p, B, m, S):
+    a, b = xs
+    ops = [(np.multiply, (a[:B], b[:B], o[:B]))]
+    if m:
+        ops += [(np.copyto, (o[B:], 0.0))] + _product_tangent(o, a, b, B, m, S, np.empty((S, m, o.shape[1])))
+    return ops
+
+
+def _e_fma(o, xs, p, B, m, S):
+    """a·b + c·d."""
+    a, b, c, d = xs
+    ov, tv = o[:B], np.empty((B, o.shape[1]))
+    ops = [(np.multiply, (a[:B], b[:B], ov)), (np.multiply, (c[:B], d[:B], tv)), (np.add, (ov, tv, ov))]
+    if m:
+        tmp = np.empty((S, m, o.shape[1]))
+        ops += [(np.copyto, (o[B:], 0.0))] + _product_tangent(o, a, b, B, m, S, tmp) + \
+            _product_tangent(o, c, d, B, m, S, tmp)
+    return ops
+
+
+def _e_mul_act(o, xs, f, B, m, S):
+    """a · h(b) with h's derivative: values a·h(b), tangents ȧ·h(b) + a·h'(b)·ḃ."""
+    a, b = xs
+    n = o.shape[1]
+    hb, d = np.empty((B, n)), np.empty((m, n), float)
+    ops = [(np.copyto, (hb, b[:B]))] + _act(f, hb, d, (slice(None, m),)) + [(np.multiply, (a[:B], hb, o[:B]))]
+    if m:
+        t, tmp, coef = _tv(o, B, S, m), np.empty((S, m, n)), np.empty((m, n))
+        ops += [(np.multiply, (_tv(a, B, S, m), hb[:m], t)), (np.multiply, (a[:m], d, coef)),
+                (np.multiply, (coef, _tv(b, B, S, m), tmp)), (np.add, (t, tmp, t))]
+    return ops
+
+
+def _e_mm(o, xs, M, B, m, S):
+    return [(np.matmul, (xs[0], M, o))]
+
+
+def _e_mm_add(o, xs, M, B, m, S):
+    return [(np.matmul, (xs[0], M, o)), (np.add, (o, xs[1], o))]
+
+
+def _e_mm_bias(o, xs, p, B, m, S):
+    M, c = p
+    return [(np.matmul, (xs[0], M, o)), (np.add, (o[:B], c, o[:B]))]
+
+
+def _e_cat(o, xs, pieces, B, m, S):
+    """Registers copied into their columns; constant pieces written once (values rows; tangents stay 0)."""
+    ops, it, col = [], iter(xs), 0
+    for p in pieces:
+        if p is None:
+            x = next(it)
+            w = x.shape[1]
+            ops.append((np.copyto, (o[:, col:col + w], x)))
+        else:
+            w = len(p)
+            o[:B, col:col + w] = p
+        col += w
+    return ops
+
+
+def _e_maxc(o, xs, c, B, m, S):
+    """max(x, c): the tangent follows x where x ≥ c."""
+    x = xs[0]
+    ops = [(partial(np.maximum, out=o[:B]), (x[:B], c))]
+    if m:
+        mask, t = np.empty((m, o.shape[1]), bool), _tv(o, B, S, m)
+        ops = [(np.greater_equal, (x[:m], c, mask))] + ops + [(np.multiply, (_tv(x, B, S, m), mask, t))]
+    return ops
+
+
+def _e_max(o, xs, p, B, m, S):
+    """max(a, b): the tangent of a where a ≥ b, else of b."""
+    a, b = xs
+    ops = [(partial(np.maximum, out=o[:B]), (a[:B], b[:B]))]
+    if m:
+        mask, t = np.empty((m, o.shape[1]), bool), _tv(o, B, S, m)
+        mask_t = np.broadcast_to(mask, t.shape)
+        ops = [(np.greater_equal, (a[:m], b[:m], mask))] + ops + [
+            (np.copyto, (t, _tv(b, B, S, m))), (np.copyto, (t, _tv(a, B, S, m), "same_kind", mask_t))]
+    return ops
+
+
+def _e_sum(o, xs, p, B, m, S):
+    x = xs[0]
+    return [(lambda: np.sum(x, axis=1, keepdims=True, out=o), ())]
+
+
+_EMIT = {"addc": _e_addc, "mulc": _e_mulc, "unary": _e_unary, "add": _e_add, "mul": _e_mul, "cat": _e_cat,
+         "mm": _e_mm, "maxc": _e_maxc, "max": _e_max, "sum": _e_sum, "affine": _e_affine, "fma": _e_fma,
+         "mm_add": _e_mm_add, "mm_bias": _e_mm_bias, "mul_act": _e_mul_act}
 
 
 class TangentDomain(RowDomain):
@@ -508,8 +493,8 @@ class PeriodTangents:
         if not isinstance(y, RowValue) or not isinstance(y.rows[-1], Reg):
             raise UnknownNameError(f"{type(model).__name__}: the output does not depend on the input")
         self._out = y.rows[-1].i
-        self.code = tape.compile(y.rows[-1], self.n_in)
-        self._seed: dict[tuple, np.ndarray] = {}
+        self.code, self._sizes = tape.compile(y.rows[-1]), tape.n
+        self._plans: dict[tuple, _Plan] = {}
 
     def __call__(self, XU: np.ndarray, m: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         XU = np.asarray(XU, float)
@@ -520,24 +505,13 @@ class PeriodTangents:
         if not 0 <= m <= B:
             raise ShapeError(f"m (points with Jacobians) must be in [0, {B}], got {m}")
         out = self.run(XU, m)
-        return out[:B], out[B:].reshape(self.n_in, m, self.n_out).transpose(1, 2, 0)
+        return out[:B].copy(), out[B:].reshape(self.n_in, m, self.n_out).transpose(1, 2, 0).copy()
 
     def run(self, XU: np.ndarray, m: int) -> np.ndarray:
-        """The output register: B value rows, then n_in blocks of m tangent rows."""
-        B, S = XU.shape[0], self.n_in
-        x0 = self._seed.get((B, m))
-        if x0 is None:
-            x0 = self._seed[(B, m)] = np.zeros((B + S * m, S))
-            x0[B:].reshape(S, m, S)[:] = np.eye(S)[:, None, :]
-        x0[:B] = XU
-        ctx = (B, m)
-        R: list = [None] * (self._out + 1)
-        R[0] = x0
-        for fn, outs, ins in self.code:
-            r = fn(ctx, *[R[i] for i in ins])
-            if len(outs) == 1:
-                R[outs[0]] = r
-            else:
-                for o, v in zip(outs, r):
-                    R[o] = v
-        return R[self._out]
+        """The output register (B value rows, then n_in blocks of m tangent rows): a buffer of the plan for
+        this batch shape, overwritten by the next call of the same shape."""
+        key = (XU.shape[0], m)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _Plan(self.code, self._sizes, self._out, *key, self.n_in)
+        return plan(XU)
