@@ -159,9 +159,10 @@ class Controller:
         """Whether the state, the predicted states or the planned inputs leave the model's training region."""
         if self.region is None:
             return False
-        out = not bool(self.region.contains(x))
-        if prediction is not None and self.problem.predictor.kind == "state":
-            out = out or not bool(np.all(self.region.contains(prediction)))
+        states = np.asarray(x, float)[None, :]
+        if prediction is not None and self.problem.predictor.kind == "state":  # one neighbour query for all
+            states = np.vstack([states, np.asarray(prediction, float).reshape(-1, self.problem.nx)])
+        out = not bool(np.all(self.region.contains(states)))
         if plan is not None:
             out = out or not bool(np.all(self.region.contains_inputs(plan)))
         return out

@@ -201,8 +201,11 @@ class MPCProblem:
         self._build()
 
     def _check_u_ref(self, u_ref: np.ndarray) -> None:
-        if np.any(u_ref < self.u_lb) or np.any(u_ref > self.u_ub):
-            raise InvalidValueError(f"u_ref={u_ref.tolist()} is outside the input bounds "
+        """Reference inputs (nu,) or one row per step, all within the input bounds; the error names a bad row."""
+        out = (u_ref < self.u_lb) | (u_ref > self.u_ub)
+        if out.any():
+            bad = u_ref[np.argmax(out.any(axis=1))] if u_ref.ndim == 2 else u_ref
+            raise InvalidValueError(f"u_ref={bad.tolist()} is outside the input bounds "
                                     f"[{self.u_lb.tolist()}, {self.u_ub.tolist()}]")
 
     @property
@@ -361,8 +364,7 @@ class MPCProblem:
         u_prev = self.u_ref if u_prev is None else _vec(u_prev, self.nu, "previous input u_prev")
         X_ref = _rows(self.x_ref if x_ref is None else x_ref, N, self.nx, "reference x_ref")
         U_ref = _rows(self.u_ref if u_ref is None else u_ref, N, self.nu, "reference u_ref")
-        for row in U_ref:
-            self._check_u_ref(row)
+        self._check_u_ref(U_ref)
         bound = 0.0
         if self.lyapunov is not None:
             e = x0 - X_ref[0]

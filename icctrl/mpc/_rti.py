@@ -113,6 +113,10 @@ class RTISolver:
         self.x_bounded = self.x_idx[np.isfinite(pb.lbw[self.x_idx]) | np.isfinite(pb.ubw[self.x_idx])]
         if qp == "condensed":
             h, a = dense(len(self.z_idx), len(self.o_idx) + len(self.x_bounded))
+            self._T0 = np.zeros((self.n_w, len(self.z_idx)))  # δw's free part: z itself
+            self._T0[self.z_idx, np.arange(len(self.z_idx))] = 1.0
+            self._lo = np.concatenate([pb.lbg[self.o_idx], pb.lbw[self.x_bounded]])
+            self._hi = np.concatenate([pb.ubg[self.o_idx], pb.ubw[self.x_bounded]])
         else:
             h = (ca.sparsify(ca.DM(self._H)).sparsity() if self.hess_constant
                  else ca.Sparsity.dense(self.n_w, self.n_w))
@@ -163,26 +167,23 @@ class RTISolver:
 
     def _condense(self, G, g, Gp, grad, H, Hp, w_bar, p_bar) -> dict:
         """Eliminate the lifted states: δw = T z + t0 + Tp δp from the linearised dynamics rows, then the dense
-        QP in z = (inputs, slacks) with its data affine in δp."""
+        QP in z = (inputs, slacks) with its data affine in δp. The bounded lifted states' rows of the QP are
+        rows of T (unit rows of the constraint matrix, never formed)."""
         pb = self.problem
-        xi, zi, oi, d = self.x_idx, self.z_idx, self.o_idx, self.n_dyn
+        xi, zi, oi, d, xb = self.x_idx, self.z_idx, self.o_idx, self.n_dyn, self.x_bounded
         nz = len(zi)
-        T = np.zeros((self.n_w, nz))
-        T[zi, np.arange(nz)] = 1.0
+        T = self._T0.copy()
         t0 = np.zeros(self.n_w)
         Tp = np.zeros((self.n_w, len(p_bar)))
         if d:
-            rhs = np.linalg.solve(G[:d][:, xi], np.hstack([G[:d][:, zi], g[:d, None], Gp[:d]]))
+            Gd = G[:d]
+            rhs = np.linalg.solve(Gd[:, xi], np.hstack([Gd[:, zi], g[:d, None], Gp[:d]]))
             T[xi], t0[xi], Tp[xi] = -rhs[:, :nz], -rhs[:, nz], -rhs[:, nz + 1:]
-        Ao = np.vstack([G[oi], np.eye(self.n_w)[self.x_bounded]])
-        go = np.concatenate([g[oi], w_bar[self.x_bounded]])
-        Gpo = np.vstack([Gp[oi], np.zeros((len(self.x_bounded), len(p_bar)))])
-        lo = np.concatenate([pb.lbg[oi], pb.lbw[self.x_bounded]])
-        hi = np.concatenate([pb.ubg[oi], pb.ubw[self.x_bounded]])
-        shift = go + Ao @ t0
+        Go = G[oi]
+        shift = np.concatenate([g[oi] + Go @ t0, w_bar[xb] + t0[xb]])
         return {"T": T, "t0": t0, "Tp": Tp, "Hqp": (T.T @ H @ T).ravel(order="F"), "q0": T.T @ (grad + H @ t0),
-                "qp": T.T @ (H @ Tp + Hp), "A": (Ao @ T).ravel(order="F"), "lba": lo - shift, "uba": hi - shift,
-                "Sp": Ao @ Tp + Gpo,
+                "qp": T.T @ (H @ Tp + Hp), "A": np.vstack([Go @ T, T[xb]]).ravel(order="F"),
+                "lba": self._lo - shift, "uba": self._hi - shift, "Sp": np.vstack([Go @ Tp + Gp[oi], Tp[xb]]),
                 "lbz": pb.lbw[zi] - w_bar[zi], "ubz": pb.ubw[zi] - w_bar[zi]}
 
     def feedback(self, p) -> tuple[np.ndarray, bool, str, int, float, float]:

@@ -100,6 +100,30 @@ def test_extrapolation_is_flagged_and_the_policy_applied():
     assert default_controller("cstr", "first_principles", horizon=3).step(FAR)[1]["extrapolating"] is False
 
 
+def test_extrapolation_checks_every_predicted_state_and_input():
+    ctrl = default_controller("cstr", "iclstm", horizon=3, on_extrapolation="ignore")
+    x, N = CSTR_PLANT.x_ss, ctrl.problem.N
+    inside = np.tile(x, (N, 1))
+    assert not ctrl.extrapolating(x, inside, np.tile(CSTR_PLANT.u_ss, (N, 1)))
+    for k in range(N):  # one predicted state far out, the current state inside: flagged
+        pred = inside.copy()
+        pred[k] = FAR
+        assert ctrl.extrapolating(x, pred)
+    assert ctrl.extrapolating(FAR, inside)
+    plan = np.tile(CSTR_PLANT.u_ss, (N, 1))
+    plan[-1] = CSTR_PLANT.u_ub + 10 * (CSTR_PLANT.u_ub - CSTR_PLANT.u_lb)
+    assert ctrl.extrapolating(x, inside, plan)
+
+
+def test_per_step_reference_input_outside_the_bounds_is_named():
+    pb = default_controller("cstr", "iclstm", horizon=3).problem
+    U = np.tile(pb.u_ref, (pb.N, 1))
+    pb.parameters(CSTR_PLANT.x_ss, u_ref=U)
+    U[1] = pb.u_ub + 1.0
+    with pytest.raises(InvalidValueError, match=r"u_ref=\[" + str(U[1][0])[:4]):
+        pb.parameters(CSTR_PLANT.x_ss, u_ref=U)
+
+
 def test_soft_ceiling_violation_of_a_learned_controller_stays_near_the_nmpc():
     from icctrl.mpc._demo import CEILING_START, ceiling_controller
 
