@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from icctrl.errors import CheckpointError, InvalidValueError, ShapeError
-from icctrl.nn import Linear
+from icctrl.nn import Linear, project_
 from icctrl.train import _checkpoint as ck
 from icctrl.train import _ddp
 from icctrl.train._config import TrainConfig
@@ -245,6 +245,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             scaler.step(opt)
             scaler.update()
+            project_(model)  # projected non-negative weights back to W >= 0 (parametrized ones need nothing)
             total += sse.detach().double()
             counted += len(batch)
         if info.active:
