@@ -97,7 +97,7 @@ DEFAULTS: dict[tuple[str, str], DefaultSpec] = {
             10,
             32,
             2,
-            {"activation": "relu", "doubled": [2, 3], "affine": 0},
+            {"activation": "relu", "doubled": [2, 3], "affine": 0, "weights": "softplus"},
             config_kw={**_ONE_STEP, "epochs": 120},
             target="lyapunov",
             certify_wrt=(2, 3),

@@ -7,7 +7,16 @@ import pytest
 
 from icctrl.errors import InvalidValueError
 from icctrl.nn import AffinePlus, Linear
-from icctrl.train import DEFAULT_STEPS, MODEL_LR, TrainConfig, default_model_kw, evaluate, train
+from icctrl.train import (
+    DEFAULT_STEPS,
+    DEFAULT_WEIGHTS,
+    MODEL_LR,
+    PROJECTED_LR,
+    TrainConfig,
+    default_model_kw,
+    evaluate,
+    train,
+)
 
 
 def test_linear_is_fitted_in_closed_form(tiny_dataset):
@@ -25,6 +34,8 @@ def test_linear_is_fitted_in_closed_form(tiny_dataset):
 def test_budget_in_steps_and_rates_per_model():
     cfg = TrainConfig().resolve("iclstm", 672)
     assert cfg.lr == MODEL_LR["iclstm"] == 1e-2
+    assert TrainConfig().resolve("iclstm", 672, weights="projected").lr == PROJECTED_LR
+    assert TrainConfig(lr=0.5).resolve("iclstm", 672, weights="projected").lr == 0.5
     assert cfg.epochs == math.ceil(DEFAULT_STEPS / math.ceil(672 / cfg.batch_size))
     assert cfg.patience == max(20, math.ceil(cfg.epochs / 3))
     big = TrainConfig().resolve("lstm", 67200)
@@ -37,7 +48,7 @@ def test_budget_in_steps_and_rates_per_model():
 
 
 def test_input_convex_models_get_an_affine_path_by_name(tiny_dataset):
-    assert default_model_kw("iclrnn", tiny_dataset) == {"affine": tiny_dataset.window}
+    assert default_model_kw("iclrnn", tiny_dataset) == {"affine": tiny_dataset.window, "weights": DEFAULT_WEIGHTS}
     assert default_model_kw("lstm", tiny_dataset) == {}
     res = train("icrnn", tiny_dataset, TrainConfig(quiet=True, steps=20), hidden=8, layers=1)
     assert isinstance(res.model.model, AffinePlus) and res.certificate.convex
