@@ -50,7 +50,7 @@ def test_every_parametrisation_is_certified_and_passes_jensen_after_training(nam
 @pytest.mark.parametrize("weights", WEIGHTS)
 def test_iclstm_parametrisations_stay_per_step_convex(weights):
     torch.manual_seed(0)
-    m = build("iclstm", 3, 2, hidden=8, layers=2, weights=weights)
+    m = build("iclstm", 3, 2, hidden=6, layers=1, weights=weights)
     _steps(m)
     assert certify(m, per_step=True).convex
     assert not certify(m, window=3).convex

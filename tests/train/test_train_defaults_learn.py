@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from icctrl.errors import InvalidValueError
 from icctrl.nn import AffinePlus, Linear
@@ -60,3 +61,14 @@ def test_training_starts_at_the_affine_fit_and_never_ends_worse(tiny_dataset):
     lin = train("linear", tiny_dataset, TrainConfig(quiet=True))
     res = train("iclrnn", tiny_dataset, TrainConfig(quiet=True, steps=60), hidden=8, layers=2)
     assert res.metrics["val_mse"] <= 1.05 * lin.metrics["val_mse"]
+
+
+def test_the_trainer_projects_non_negative_weights_after_every_step(tiny_dataset):
+    res = train("iclrnn", tiny_dataset, TrainConfig(quiet=True, steps=40, lr=0.5), hidden=8, layers=2)
+    inner = res.model.model.convex
+    assert inner.config["weights"] == DEFAULT_WEIGHTS == "projected"
+    projected = [getattr(m, n).detach().double() for m in inner.modules() for n in getattr(m, "_projected", {})]
+    assert len(projected) == 5  # w_in ×2, w_rec ×2, w_out
+    for w in projected:  # large steps would leave negative entries without the projection
+        assert (w >= 0).all() and torch.linalg.matrix_norm(w, ord=2) <= 1 + 1e-6
+    assert res.certificate.convex
