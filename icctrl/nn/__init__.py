@@ -4,13 +4,13 @@ at the least-squares fit (AffinePlus), and baselines (the affine Linear, LRNN, R
 from icctrl.nn._affine import AffinePlus, affine_start_
 from icctrl.nn._base import Doubling, SequenceModel
 from icctrl.nn._constraints import (
-           WEIGHTS,
-           ExpNonNegative,
-           NonNegative,
-           NonNegSpectral,
-           SpectralBound,
-           constrain,
-           project_,
+    WEIGHTS,
+    ExpNonNegative,
+    NonNegative,
+    NonNegSpectral,
+    SpectralBound,
+    constrain,
+    project_,
 )
 from icctrl.nn._iclstm import ICLSTM
 from icctrl.nn._icnn import ICNN, PICNN

@@ -70,7 +70,6 @@ class NonNegSpectral(nn.Module):
 
 
 CONSTRAINTS = {"nonneg": NonNegative, "spectral": SpectralBound, "nonneg_spectral": NonNegSpectral}
-_BASES = {"softplus": NonNegative, "exp": ExpNonNegative}
 
 
 def constrain(module: nn.Module, name: str, kind: str, weights: str = "softplus") -> nn.Module:

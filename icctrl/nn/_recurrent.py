@@ -91,7 +91,8 @@ class ICRNN(_ElmanStack):
 
 
 class ICLRNN(_ElmanStack):
-    """Input-convex Lipschitz RNN: non-negative weights with spectral norm ≤ 1, ReLU, input [x, −x].
+    """Input-convex Lipschitz RNN: non-negative weights (softplus, exp or projected) with spectral norm ≤ 1, ReLU,
+    input [x, −x].
 
     Jointly convex over the window; each step (x̂_t, h_(t−1)) → h_t is 1-Lipschitz in each argument, and the
     [x, −x] doubling costs a factor √2 in x.
