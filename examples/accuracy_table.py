@@ -2,6 +2,7 @@
 
     python examples/accuracy_table.py                          # CSTR and the van de Vusse reactor
     python examples/accuracy_table.py --plant cstr --out f.json
+    python examples/accuracy_table.py --weights exp --models icnn,icrnn    # another weight parametrisation
 
 For each plant (one_step windows of 5 sub-steps) it fits the affine least-squares model, an unconstrained
 and a convex (P ⪰ 0, cvxpy) quadratic in the held input [x_k, u_k], and trains with `train(name, dataset)`
@@ -12,6 +13,7 @@ dataset's scaled units over every sub-step, the same for every row. Writes JSON 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import torch
 
 from icctrl._io import write_json
 from icctrl.data import cstr_dataset, window_flat
-from icctrl.train import TrainConfig, train
+from icctrl.nn import WEIGHTS
+from icctrl.train import AFFINE_START, TrainConfig, train
 
 MODELS = ("icnn", "icrnn", "iclstm", "iclrnn", "lstm")
 
@@ -60,8 +63,8 @@ def quadratic_fits(ds) -> dict:
     return {"quadratic": free, "convex_quadratic": float(((pred - Yte) ** 2).mean())}
 
 
-def run(plant: str, steps: int | None = None) -> dict:
-    """Every row of one plant's table."""
+def run(plant: str, steps: int | None = None, weights: str | None = None, models=MODELS) -> dict:
+    """Every row of one plant's table; `weights` overrides the input-convex models' parametrisation."""
     torch.set_num_threads(1)
     ds = plants()[plant]()
     cfg = TrainConfig(quiet=True, steps=steps)
@@ -73,10 +76,11 @@ def run(plant: str, steps: int | None = None) -> dict:
     t0 = time.perf_counter()
     for k, v in quadratic_fits(ds).items():
         rows[k] = {"test_mse": v, "seconds": round(time.perf_counter() - t0, 2), "convex": k == "convex_quadratic"}
-    for name in MODELS:
+    for name in models:
         t0 = time.perf_counter()
         data = window_flat(ds) if name == "icnn" else ds
-        res = train(name, data, cfg)
+        kw = {"weights": weights} if weights and name in AFFINE_START else {}
+        res = train(name, data, cfg, **kw)
         x, _ = ds.arrays("test", scaled=False)
         with torch.no_grad():
             pred = res.model.double()(torch.as_tensor(x[:, :1] if name == "icnn" else x)).numpy()
@@ -91,6 +95,7 @@ def run(plant: str, steps: int | None = None) -> dict:
             "epochs": res.metrics["epochs_run"],
             "best_epoch": res.metrics["best_epoch"],
             "lr": res.config.lr,
+            "weights": res.model.config.get("weights"),
             "size": f"{res.model.config.get('layers')}x{res.model.config.get('hidden')}",
             "convex": bool(cert["convex"]),
             "convex_scope": cert["scope"],
@@ -116,11 +121,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plant", action="append", choices=sorted(plants()), help="plant (repeatable; default all)")
     parser.add_argument("--steps", type=int, default=None, help="optimiser steps (default: the trainer's)")
+    parser.add_argument("--weights", choices=WEIGHTS, default=None,
+                        help="non-negative weight parametrisation of the input-convex models (default: the trainer's)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
     parser.add_argument("--out", default="docs/training_accuracy.json", help="JSON results")
     args = parser.parse_args()
-    results = {p: run(p, args.steps) for p in args.plant or sorted(plants())}
-    write_json(Path(args.out), {"command": "python examples/accuracy_table.py", "steps": args.steps,
-                                "results": results})
+    models = tuple(m for m in args.models.split(",") if m)
+    bad = sorted(set(models) - set(MODELS))
+    if bad:
+        parser.error(f"unknown models {bad}; choose from {list(MODELS)}")
+    results = {p: run(p, args.steps, args.weights, models) for p in args.plant or sorted(plants())}
+    write_json(Path(args.out), {"command": "python examples/accuracy_table.py " + " ".join(sys.argv[1:]),
+                                "steps": args.steps, "weights": args.weights, "results": results})
     print(markdown(results))
 
 

@@ -13,7 +13,7 @@ _REASONS_SHOWN = 3
 
 def register(subparsers) -> None:
     """Add the `train` sub-command."""
-    from icctrl.nn import MODELS
+    from icctrl.nn import MODELS, WEIGHTS
 
     p = subparsers.add_parser(
         "train",
@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     m.add_argument("--affine", type=int, default=None,
                    help="taps of the affine path started at the least-squares fit (default: the window for the "
                    "input-convex models; 0: none)")
+    m.add_argument("--weights", default=None, choices=WEIGHTS,
+                   help="non-negative weights of the input-convex models: softplus, exp or projected after each "
+                   "step (default: projected)")
     m.add_argument("--activation", default=None, help="activation (model default if absent)")
     m.add_argument(
         "--doubled", default=None, help="input indices fed as [x, −x], e.g. 2,3 (default: model's)"
@@ -77,8 +80,9 @@ def register(subparsers) -> None:
         "--lr",
         type=float,
         default=None,
-        help="Adam learning rate; default per model (icctrl.train.MODEL_LR): 1e-2 for the input-convex models "
-        "(their softplus weights move by a fraction of their value per step), 3e-3 for the others",
+        help="Adam learning rate; default: 2e-3 for projected non-negative weights (icctrl.train.PROJECTED_LR), "
+        "else per model (icctrl.train.MODEL_LR): 1e-2 for input-convex models with softplus or exp weights, "
+        "3e-3 for the others",
     )
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--patience", type=int, default=None,
@@ -113,10 +117,12 @@ def run(args: argparse.Namespace) -> int:
                 if v is not None}
     if args.activation:
         model_kw["activation"] = args.activation
+    if args.weights:
+        model_kw["weights"] = args.weights
     if args.doubled:
         model_kw["doubled"] = _int_list(args.doubled, "--doubled")
-    if args.model in ("lstm", "linear") and (args.activation or args.doubled):
-        raise InvalidValueError(f"--activation and --doubled do not apply to --model {args.model}")
+    if args.model in ("lstm", "linear") and (args.activation or args.doubled or args.weights):
+        raise InvalidValueError(f"--activation, --doubled and --weights do not apply to --model {args.model}")
     wrt = _int_list(args.certify_wrt, "--certify-wrt") if args.certify_wrt else None
     cfg = TrainConfig(
         epochs=args.epochs,

@@ -1,9 +1,12 @@
-"""Weight constraints as torch parametrizations, so they hold exactly after any optimizer step.
+"""Weight constraints: torch parametrizations, or a projection the trainer applies after every optimiser step.
 
-Non-negativity uses W = softplus(V): smooth, strictly positive and never "dead" (a ReLU or clamp
-re-parametrization zeroes gradients of every entry it clips, and projection after each step is easy to
-forget outside our trainer). The spectral bound divides by max(1, ‖W‖₂) computed exactly (SVD of a small
-matrix), not by a power-iteration estimate, so ‖W‖₂ ≤ 1 really holds.
+Non-negative weights come in three parametrisations (`WEIGHTS`): W = softplus(V) (smooth, never "dead"), W = exp(V),
+and "projected": W is a plain parameter clamped to W ≥ 0 after each step (`project_`; a step moves W by the same
+amount at any size, where softplus and exp move small weights by a fraction of their value). A clamp or ReLU
+*re-parametrization* would zero the gradient of every clipped entry; the projection does not. Outside the trainer
+nothing enforces a projected constraint, so the certifier, which reads the values, is what guarantees convexity.
+The spectral bound divides by max(1, ‖W‖₂) computed exactly (SVD of a small matrix), not by a power-iteration
+estimate, so ‖W‖₂ ≤ 1 really holds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from icctrl.errors import UnknownNameError
+
 _FLOOR = 1e-6  # smallest positive weight the inverse map produces
+#: Parametrisations of the non-negative weights of the input-convex models.
+WEIGHTS = ("softplus", "exp", "projected")
 
 
 class NonNegative(nn.Module):
@@ -27,6 +34,16 @@ class NonNegative(nn.Module):
         return w + torch.log(-torch.expm1(-w))  # softplus⁻¹(w) = log(eᵂ − 1), written stably
 
 
+class ExpNonNegative(nn.Module):
+    """W = exp(V) > 0 elementwise."""
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.exp(v)
+
+    def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
+        return torch.log(w.clamp_min(_FLOOR))
+
+
 class SpectralBound(nn.Module):
     """W = V / max(1, ‖V‖₂): spectral norm at most one, exactly (no power-iteration estimate)."""
 
@@ -38,23 +55,54 @@ class SpectralBound(nn.Module):
 
 
 class NonNegSpectral(nn.Module):
-    """W = softplus(V) / max(1, ‖softplus(V)‖₂): non-negative with spectral norm at most one."""
+    """W = P / max(1, ‖P‖₂), P = softplus(V) (or exp(V)): non-negative with spectral norm at most one."""
+
+    def __init__(self, base: nn.Module | None = None):
+        super().__init__()
+        self.base = base if base is not None else NonNegative()
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        p = F.softplus(v)
+        p = self.base(v)
         return p / torch.linalg.matrix_norm(p, ord=2).clamp_min(1.0)
 
     def right_inverse(self, w: torch.Tensor) -> torch.Tensor:
-        return NonNegative().right_inverse(w)
+        return self.base.right_inverse(w)
 
 
 CONSTRAINTS = {"nonneg": NonNegative, "spectral": SpectralBound, "nonneg_spectral": NonNegSpectral}
 
 
-def constrain(module: nn.Module, name: str, kind: str) -> nn.Module:
-    """Register the constraint `kind` on `module.<name>` (keeps the current value as the initial one)."""
-    parametrize.register_parametrization(module, name, CONSTRAINTS[kind]())
+def constrain(module: nn.Module, name: str, kind: str, weights: str = "softplus") -> nn.Module:
+    """Constrain `module.<name>` to `kind`, its non-negativity by the parametrisation `weights` (one of
+    WEIGHTS); keeps the current value (clamped to the constraint) as the initial one."""
+    if weights not in WEIGHTS:
+        raise UnknownNameError(f"unknown weight parametrisation {weights!r}; choose one of {list(WEIGHTS)}")
+    if kind == "spectral" or weights == "softplus":
+        parametrize.register_parametrization(module, name, CONSTRAINTS[kind]())
+    elif weights == "exp":
+        base = ExpNonNegative()
+        parametrize.register_parametrization(module, name, base if kind == "nonneg" else NonNegSpectral(base))
+    else:
+        module._projected = {**getattr(module, "_projected", {}), name: kind}
+        _project(getattr(module, name), kind)
     return module
+
+
+@torch.no_grad()
+def _project(w: torch.Tensor, kind: str) -> None:
+    w.clamp_(min=0.0)
+    if kind == "nonneg_spectral":
+        w.div_(torch.linalg.matrix_norm(w, ord=2).clamp_min(1.0))
+
+
+@torch.no_grad()
+def project_(model: nn.Module) -> nn.Module:
+    """Put every projected weight of `model` back on its constraint (W ≥ 0, and ‖W‖₂ ≤ 1 where asked); the
+    trainer calls it after every optimiser step. Weights under a parametrization need nothing."""
+    for module in model.modules():
+        for name, kind in getattr(module, "_projected", {}).items():
+            _project(getattr(module, name), kind)
+    return model
 
 
 def nonneg_init_(w: torch.Tensor, gain: float = 1.0) -> torch.Tensor:

@@ -27,17 +27,17 @@ class _GateScales(nn.Module):
     Initial scales in (0.2, 0.6): ReLU gates are unbounded, and with scales near 1 the forget gate exceeds one on
     held inputs, so an untrained 2×64 model already overflows within ten steps."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, weights: str = "softplus"):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(hidden, len(GATES)).uniform_(0.2, 0.6))
         self.bias = nn.Parameter(torch.zeros(hidden, len(GATES)))
-        constrain(self, "weight", "nonneg")
+        constrain(self, "weight", "nonneg", weights)
 
 
-def _nonneg(n_in: int, n_out: int, bias: bool = False, gain: float = 1.0) -> nn.Linear:
+def _nonneg(n_in: int, n_out: int, bias: bool = False, gain: float = 1.0, weights: str = "softplus") -> nn.Linear:
     lin = nn.Linear(n_in, n_out, bias=bias)
     nonneg_init_(lin.weight, gain)
-    return constrain(lin, "weight", "nonneg")
+    return constrain(lin, "weight", "nonneg", weights)
 
 
 class ICLSTM(SequenceModel):
@@ -51,20 +51,20 @@ class ICLSTM(SequenceModel):
     )
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 64, layers: int = 2, activation: str = "relu",
-                 doubled: Sequence[int] | bool | None = None):
+                 doubled: Sequence[int] | bool | None = None, weights: str = "softplus"):
         super().__init__(n_in, n_out, hidden=hidden, layers=layers, activation=activation,
-                         doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled)
+                         doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled, weights=weights)
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"ICLSTM needs layers >= 1 and hidden >= 1, got {layers}, {hidden}")
         self.act = get_activation(activation)
         self.doubling = Doubling(n_in, doubled)
-        nx, H = self.doubling.n_out, hidden
-        self.w_in = nn.ModuleList([_nonneg(nx if k == 0 else H, H, bias=True) for k in range(layers)])
-        self.w_rec = nn.ModuleList([_nonneg(H, H, gain=0.5) for _ in range(layers)])
-        self.w_skip = nn.ModuleList([_nonneg(nx, H) for _ in range(1, layers)])
-        self.gates = nn.ModuleList([_GateScales(H) for _ in range(layers)])
-        self.w_out = _nonneg(H, n_out, bias=True)
-        self.w_out_skip = _nonneg(nx, n_out)
+        nx, H, w = self.doubling.n_out, hidden, weights
+        self.w_in = nn.ModuleList([_nonneg(nx if k == 0 else H, H, bias=True, weights=w) for k in range(layers)])
+        self.w_rec = nn.ModuleList([_nonneg(H, H, gain=0.5, weights=w) for _ in range(layers)])
+        self.w_skip = nn.ModuleList([_nonneg(nx, H, weights=w) for _ in range(1, layers)])
+        self.gates = nn.ModuleList([_GateScales(H, w) for _ in range(layers)])
+        self.w_out = _nonneg(H, n_out, bias=True, weights=w)
+        self.w_out_skip = _nonneg(nx, n_out, weights=w)
         self.hidden, self.layers = hidden, layers
         self.convex_inputs = tuple(range(n_in))
 

@@ -14,10 +14,10 @@ from icctrl.nn._base import activation as get_activation
 from icctrl.nn._constraints import constrain, nonneg_init_
 
 
-def _nonneg_linear(n_in: int, n_out: int) -> nn.Linear:
+def _nonneg_linear(n_in: int, n_out: int, weights: str = "softplus") -> nn.Linear:
     lin = nn.Linear(n_in, n_out, bias=False)
     nonneg_init_(lin.weight)
-    return constrain(lin, "weight", "nonneg")
+    return constrain(lin, "weight", "nonneg", weights)
 
 
 class ICNN(SequenceModel):
@@ -30,8 +30,9 @@ class ICNN(SequenceModel):
     name = "icnn"
 
     def __init__(self, n_in: int, n_out: int = 1, hidden: int = 64, layers: int = 2, activation: str = "relu",
-                 quadratic: float = 0.0):
-        super().__init__(n_in, n_out, hidden=hidden, layers=layers, activation=activation, quadratic=quadratic)
+                 quadratic: float = 0.0, weights: str = "softplus"):
+        super().__init__(n_in, n_out, hidden=hidden, layers=layers, activation=activation, quadratic=quadratic,
+                         weights=weights)
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"ICNN needs layers >= 1 and hidden >= 1, got layers={layers}, hidden={hidden}")
         if quadratic < 0:
@@ -40,8 +41,8 @@ class ICNN(SequenceModel):
         self.convex_inputs = tuple(range(n_in))
         self.quadratic = float(quadratic)
         self.skip = nn.ModuleList([nn.Linear(n_in, hidden) for _ in range(layers)] + [nn.Linear(n_in, n_out)])
-        self.hidden_w = nn.ModuleList([_nonneg_linear(hidden, hidden) for _ in range(layers - 1)]
-                                      + [_nonneg_linear(hidden, n_out)])
+        self.hidden_w = nn.ModuleList([_nonneg_linear(hidden, hidden, weights) for _ in range(layers - 1)]
+                                      + [_nonneg_linear(hidden, n_out, weights)])
 
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:
         z = self.act(self.skip[0](x))

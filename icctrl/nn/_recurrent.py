@@ -13,12 +13,13 @@ from icctrl.nn._base import activation as get_activation
 from icctrl.nn._constraints import constrain, nonneg_init_
 
 
-def _linear(n_in: int, n_out: int, kind: str | None, bias: bool = False, gain: float = 1.0) -> nn.Linear:
+def _linear(n_in: int, n_out: int, kind: str | None, bias: bool = False, gain: float = 1.0,
+            weights: str = "softplus") -> nn.Linear:
     lin = nn.Linear(n_in, n_out, bias=bias)
     if kind in ("nonneg", "nonneg_spectral"):
         nonneg_init_(lin.weight, gain)
     if kind:
-        constrain(lin, "weight", kind)
+        constrain(lin, "weight", kind, weights)
     return lin
 
 
@@ -35,20 +36,25 @@ class _ElmanStack(SequenceModel):
     doubles_by_default = False  # input-convex members double every input to [x, −x] unless told otherwise
 
     def __init__(self, n_in: int, n_out: int, hidden: int = 64, layers: int = 2, activation: str | None = None,
-                 doubled: Sequence[int] | bool | None = None):
+                 doubled: Sequence[int] | bool | None = None, weights: str | None = None):
         activation = activation or self.default_activation
+        nonneg = self.constraint in ("nonneg", "nonneg_spectral")
+        if weights is not None and not nonneg:
+            raise InvalidValueError(f"{type(self).__name__} has no non-negative weights; weights={weights!r} "
+                                    "applies to the input-convex models")
+        extra = {"weights": weights or "softplus"} if nonneg else {}
         super().__init__(n_in, n_out, hidden=hidden, layers=layers, activation=activation,
-                         doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled)
+                         doubled=list(doubled) if isinstance(doubled, (list, tuple)) else doubled, **extra)
         if layers < 1 or hidden < 1:
             raise InvalidValueError(f"{type(self).__name__} needs layers >= 1 and hidden >= 1")
         self.act = get_activation(activation)
         self.doubling = Doubling(n_in, doubled if doubled is not None else self.doubles_by_default)
-        nx, H, c = self.doubling.n_out, hidden, self.constraint
-        self.w_in = nn.ModuleList([_linear(nx if k == 0 else H, H, c, bias=True) for k in range(layers)])
-        self.w_rec = nn.ModuleList([_linear(H, H, c, gain=0.5) for _ in range(layers)])
-        self.w_skip = nn.ModuleList([_linear(nx, H, c) for _ in range(1, layers)] if self.has_skip else [])
-        self.w_out = _linear(H, n_out, c, bias=True)
-        self.w_out_skip = _linear(nx, n_out, c) if self.has_skip else None
+        nx, H, c, w = self.doubling.n_out, hidden, self.constraint, weights or "softplus"
+        self.w_in = nn.ModuleList([_linear(nx if k == 0 else H, H, c, bias=True, weights=w) for k in range(layers)])
+        self.w_rec = nn.ModuleList([_linear(H, H, c, gain=0.5, weights=w) for _ in range(layers)])
+        self.w_skip = nn.ModuleList([_linear(nx, H, c, weights=w) for _ in range(1, layers)] if self.has_skip else [])
+        self.w_out = _linear(H, n_out, c, bias=True, weights=w)
+        self.w_out_skip = _linear(nx, n_out, c, weights=w) if self.has_skip else None
         self.hidden, self.layers = hidden, layers
 
     def forward_window(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +78,7 @@ class _ElmanStack(SequenceModel):
 
 class ICRNN(_ElmanStack):
     """Input-convex RNN (Chen, Shi, Zhang 2019): non-negative weights, input [x, −x], non-negative skips.
-    Jointly convex over the window by plain composition."""
+    Jointly convex over the window by plain composition. `weights`: softplus, exp or projected (WEIGHTS)."""
 
     name = "icrnn"
     constraint = "nonneg"
@@ -85,7 +91,8 @@ class ICRNN(_ElmanStack):
 
 
 class ICLRNN(_ElmanStack):
-    """Input-convex Lipschitz RNN: non-negative weights with spectral norm ≤ 1, ReLU, input [x, −x].
+    """Input-convex Lipschitz RNN: non-negative weights (softplus, exp or projected) with spectral norm ≤ 1, ReLU,
+    input [x, −x].
 
     Jointly convex over the window; each step (x̂_t, h_(t−1)) → h_t is 1-Lipschitz in each argument, and the
     [x, −x] doubling costs a factor √2 in x.

@@ -65,7 +65,8 @@ def pv_models(plant, names=PV_MODELS, spec: ModelSpec = ModelSpec(), cache: bool
         if ds is None:
             ds = pv_dataset(plant, spec.n_traj, spec.steps, spec.window, seed=spec.seed)
         kw = {"activation": ACTIVATION[name]} if ACTIVATION[name] else {}
-        kw.update({"affine": 0} if name in AFFINE_START else {})  # the recipe of docs/pv.md: no affine path
+        # the recipe of docs/pv.md: no affine path, softplus weights
+        kw.update({"affine": 0, "weights": "softplus"} if name in AFFINE_START else {})
         cfg = TrainConfig(epochs=spec.epochs, lr=3e-3, batch_size=64, patience=None, seed=spec.seed,
                           device="cpu", quiet=quiet, tags={"plant": plant.name, "use": "pv rto"})
         res = train(name, ds, cfg, hidden=spec.hidden, layers=spec.layers, **kw)

@@ -9,7 +9,7 @@ from icctrl.train._checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from icctrl.train._config import DEFAULT_STEPS, MODEL_LR, TrainConfig
+from icctrl.train._config import DEFAULT_STEPS, MODEL_LR, PROJECTED_LR, TrainConfig
 from icctrl.train._ddp import DistInfo, dist_info
 from icctrl.train._defaults import (
     DEFAULTS,
@@ -21,7 +21,16 @@ from icctrl.train._defaults import (
 )
 from icctrl.train._robustness import NOISE_LEVELS, STUDY_MODELS, robustness_study
 from icctrl.train._throughput import benchmark_training, throughput
-from icctrl.train._trainer import AFFINE_START, Trainer, TrainResult, default_model_kw, evaluate, resolve_device, train
+from icctrl.train._trainer import (
+    AFFINE_START,
+    DEFAULT_WEIGHTS,
+    Trainer,
+    TrainResult,
+    default_model_kw,
+    evaluate,
+    resolve_device,
+    train,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,7 +42,9 @@ __all__ = [
     "TrainConfig",
     "DEFAULT_STEPS",
     "MODEL_LR",
+    "PROJECTED_LR",
     "AFFINE_START",
+    "DEFAULT_WEIGHTS",
     "default_model_kw",
     "DistInfo",
     "dist_info",

@@ -11,9 +11,13 @@ from icctrl.errors import InvalidValueError, UnknownNameError
 DEVICES = ("auto", "cpu", "cuda")
 #: Optimiser steps a run takes when neither `epochs` nor `steps` is given.
 DEFAULT_STEPS = 4000
-#: Adam learning rate per model when `lr` is None (the affine model is fitted in closed form).
+#: Adam learning rate per model when `lr` is None (the affine model is fitted in closed form); for the
+#: input-convex models this is the rate of softplus and exp weights, which a step moves by a fraction of their value.
 MODEL_LR = {"icnn": 1e-2, "picnn": 1e-2, "icrnn": 1e-2, "iclstm": 1e-2, "iclrnn": 1e-2, "lrnn": 3e-3,
             "rnn": 3e-3, "lstm": 3e-3}
+#: Adam learning rate of models with projected non-negative weights (`weights="projected"`, the default of
+#: `train(name, dataset)`): a step moves such a weight by about lr whatever its size, so smaller than MODEL_LR.
+PROJECTED_LR = 2e-3
 
 
 @dataclass
@@ -25,8 +29,8 @@ class TrainConfig:
     #: Budget in optimiser steps (used when `epochs` is None; None: DEFAULT_STEPS). Steps, not epochs, so that
     #: a small data set gets as many updates as a large one.
     steps: int | None = None
-    #: Adam learning rate; None: the model's own (MODEL_LR: 1e-2 for the input-convex models, whose softplus
-    #: weights move by a fraction of their value per step; 3e-3 for the others).
+    #: Adam learning rate; None: the model's own (PROJECTED_LR, 2e-3, for projected non-negative weights; else
+    #: MODEL_LR: 1e-2 for input-convex models with softplus or exp weights, 3e-3 for the others).
     lr: float | None = None
     #: Global batch size (split across processes under DDP, so results do not depend on the process count).
     batch_size: int = 128
@@ -96,15 +100,16 @@ class TrainConfig:
             self.certify_wrt = [int(i) for i in self.certify_wrt]
         self.tags = dict(self.tags)
 
-    def resolve(self, model_name: str, n_train: int) -> TrainConfig:
-        """A copy with every automatic setting made concrete for this model and training-set size."""
+    def resolve(self, model_name: str, n_train: int, weights: str | None = None) -> TrainConfig:
+        """A copy with every automatic setting made concrete for this model (and its non-negative weights'
+        parametrisation) and training-set size."""
         cfg = replace(self)
         if cfg.epochs is None:
             steps = cfg.steps if cfg.steps is not None else DEFAULT_STEPS
             cfg.epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / cfg.batch_size))))
             cfg.steps = None
         if cfg.lr is None:
-            cfg.lr = MODEL_LR.get(str(model_name).lower(), 3e-3)
+            cfg.lr = PROJECTED_LR if weights == "projected" else MODEL_LR.get(str(model_name).lower(), 3e-3)
         if cfg.patience == "auto":
             cfg.patience = max(20, math.ceil(cfg.epochs / 3))
         return cfg

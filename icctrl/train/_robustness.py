@@ -80,8 +80,9 @@ def robustness_study(
                 device="cpu",
                 keep_best=False,
             )
-            # the papers' architectures: no affine path (train() adds one to input-convex models by default)
-            plain = {"affine": 0} if name in AFFINE_START else {}
+            # the papers' architectures: no affine path and softplus weights (train()'s defaults for input-convex
+            # models built by name are an affine path and projected weights)
+            plain = {"affine": 0, "weights": "softplus"} if name in AFFINE_START else {}
             res = train(name, ds, cfg, hidden=hidden, layers=layers, **plain)
             lip = empirical_lipschitz(res.model.model, ds, n=lipschitz_n, seed=seed)
             row = {

@@ -48,7 +48,7 @@ def _check_matches_single_process(dataset, out):
     ddp = icctrl.load(out)
     assert ddp.info["metrics"]["world_size"] == 2 and single.metrics["world_size"] == 1
     torch.manual_seed(2)
-    init = build("icrnn", 4, 2, hidden=8, layers=2, affine=4).state_dict()  # as train() builds it
+    init = build("icrnn", 4, 2, hidden=8, layers=2, affine=4, weights="projected").state_dict()  # as train() builds it
     sa, sb = single.model.state_dict(), ddp.state_dict()
     assert any(not torch.allclose(sa["model." + k], v) for k, v in init.items())  # training moved the weights
     for k in sa:
