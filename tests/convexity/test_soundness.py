@@ -5,7 +5,7 @@ mean no Jensen violation is found, and the certified Lipschitz bound is never be
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -118,9 +118,16 @@ def test_lyapunov_parameters_are_validated(kw):
 # ---- the fuzzed grammar (icctrl.convexity.fuzz_module; examples/certify_fuzz.py runs the 10 000-module corpus) --
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1))
+@example(seed=3149188)  # an in-place ReLU after a ReLU: torch cannot differentiate it, so it is skipped
 def test_fuzz_certified_means_no_violation_and_bounds_hold(seed):
     m, shape = fuzz_module(np.random.default_rng(seed))
-    v = check_module(m, shape, seed=seed % 1000, n=128)
+    try:
+        v = check_module(m, shape, seed=seed % 1000, n=128)
+    except RuntimeError as exc:
+        # torch itself cannot differentiate this module (an in-place op overwrites a value its backward needs):
+        # no numeric check exists for it, and examples/certify_fuzz.py counts it as an error, never as a pass
+        assume("modified by an inplace operation" not in str(exc))
+        raise
     assert v.false_curvature == 0 and v.false_monotone == 0
     assert not v.unsound_bound, (v.bound, v.estimate)
 
