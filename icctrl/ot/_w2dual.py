@@ -125,6 +125,9 @@ class W2Dual(NeuralOTBase):
     def _after_outer(self, it: int) -> None:
         """Hook run after each f step."""
 
+    def _after_pretrain(self, p: torch.Tensor, q: torch.Tensor) -> None:
+        """Hook run once the potentials are at their start map (f's side samples p, g's side q)."""
+
     def _make_potential(self, which: int) -> torch.nn.Module:
         """f (which = 0) or g (which = 1), seeded for reproducibility, with its strong convexity self._q[which]."""
         torch.manual_seed(self.seed + which)
@@ -158,6 +161,7 @@ class W2Dual(NeuralOTBase):
         elif self.init == "identity":
             both = torch.cat([p_data, q_data])
             self._pretrain(both, both)
+        self._after_pretrain(p_data, q_data)
         try:
             self._train(p_data, q_data, p_hold, q_hold, iters)
         except DivergenceError:

@@ -103,6 +103,35 @@ def test_sparse_dual_grows_lambda_while_over_target(shifted_uniform):
     assert [e for e, _, _ in m.lambda_.history] == ["grow"] * 4
 
 
+@pytest.fixture(scope="module")
+def sparse_shift():
+    """R^20: coordinates 3 and 11 shifted by 6 and 9, the other 18 by U(0, 0.6) (the shifts to suppress)."""
+    rng = np.random.default_rng(1)
+    shift = rng.uniform(0, 0.6, size=20)
+    shift[[3, 11]] = [6.0, 9.0]
+    x = rng.uniform(size=(2000, 20)).astype(np.float32)
+    return x, (rng.uniform(size=(2000, 20)) + shift).astype(np.float32), shift
+
+
+def test_sparse_dual_starts_at_the_mean_shift(sparse_shift):
+    x, y, shift = sparse_shift
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, **_SMALL).fit(x, y, iters=1)
+    assert np.abs((m.transport(x[:200]) - x[:200]).mean(0) - shift).max() < 0.15
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, shift_start=False, **_SMALL).fit(x, y, iters=1)
+    assert np.abs(m.transport(x[:200]) - x[:200]).mean(0).max() < 1.0  # from the identity: still far from 9
+
+
+def test_sparse_dual_adaptive_lambda_recovers_the_support_at_the_budget(sparse_shift):
+    x, y, shift = sparse_shift
+    kw = dict(_SMALL, epsilon=1.0, check_every=5)
+    m = O.SparseW2Dual(20, "l0", lam=1e3, target_dim=2, **kw).fit(x, y, iters=40)
+    rec = O.support_recovery(x[:500], m.transport(x[:500]), [3, 11], threshold=0.1)
+    assert rec["precision"] == 1.0 and rec["recall"] == 1.0
+    assert m.lambda_.phase == "anneal" and m.lam_ < 1e3  # under budget, so λ was annealed down
+    weak = O.SparseW2Dual(20, "l0", lam=1e-3, **kw).fit(x, y, iters=40)  # the same fit with a λ too weak
+    assert O.support_recovery(x[:500], weak.transport(x[:500]), [3, 11], threshold=0.1)["precision"] < 0.5
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ShapeError, match="dimension 3"):
         O.W2Dual(2, verbose=False, device="cpu").fit(np.zeros((10, 3)), np.zeros((10, 2)), iters=1)
@@ -117,6 +146,8 @@ def test_bad_inputs_raise_clear_errors():
         O.W2Dual(2, verbose=False, device="cpu").fit(x, x, iters=0)
     with pytest.raises(UnknownNameError, match="l3"):
         O.SparseW2Dual(2, penalty="l3")
+    with pytest.raises(InvalidValueError, match="shift_start"):
+        O.SparseW2Dual(2, potential="dense", init="linear")
     with pytest.raises(UnknownNameError, match="swish"):
         O.W2Dual(2, potential="icnn", init="identity", activation="swish")
     with pytest.raises(InvalidValueError, match="activation"):
