@@ -6,9 +6,8 @@ and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_sweep.json --study sweep --penalties l0 \\
         --lams 0.1 1 10 100 1000
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 20
-`adaptive`: λ adapted (`target_dim=100`, the dimension budget) for each penalty, from `--lam0` (default 1e3:
-from above, so the map never spends steps at a λ too weak to hold it sparse; `--lam0 1e-3 --warmup 20` is the
-growing-from-below variant); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
+`adaptive`: λ adapted (`target_dim=100`, the dimension budget; the controller's defaults) for each penalty,
+from `--lam0` (default 1); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
 `--iters` as the only setting. Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of
 the 100 true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
 10 f steps, with the controller's events) and the wall time.
@@ -32,7 +31,7 @@ from ot_benchmark import sparse_pair  # noqa: E402
 
 THRESHOLD = 0.1
 #: settings of the study (the penalty's ε / γ between the shifts to suppress, < 1, and those to keep, up to 100)
-SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, check_every=10, hidden=64, layers=2, lr=1e-2,
+SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, hidden=64, layers=2, lr=1e-2,
                 inner_iters=3, batch_size=128, pretrain_iters=50, verbose=False)
 
 
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--study", default="adaptive", choices=["adaptive", "sweep", "bare"])
     ap.add_argument("--penalties", nargs="+", default=list(O.PENALTIES), choices=list(O.PENALTIES))
     ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 1.0, 10.0, 100.0, 1000.0])
-    ap.add_argument("--lam0", type=float, default=1e3, help="starting λ of the adaptive study")
+    ap.add_argument("--lam0", type=float, default=1.0, help="starting λ of the adaptive study")
     ap.add_argument("--warmup", type=int, default=0, help="f steps before λ adapts (adaptive study)")
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)

@@ -31,16 +31,17 @@ class SparseW2Dual(W2Dual):
     With `target_dim` set, λ is adapted by `AdaptiveLambda` from the per-sample count of coordinates with
     |Δᵢ| > `threshold`, averaged over the second half of each `check_every` window (the first half is the
     transient of the last λ change): held for `warmup` f steps, grown by `growth` until under target, then
-    annealed downwards (`temperature`, `cooling`: the mean total descent is a factor e^(−T/(2(1 − cooling))),
-    e^(−1) with the defaults, about one growth step below the first λ under target) while the count stays under target.
+    annealed downwards (`temperature` ≈ ln `growth`, so a proposal spans up to one growth step; `cooling` per
+    proposal near the budget) while the count stays under target; training stops once the temperature is below
+    0.01 with the count under target (λ settled).
     The weights of the last check under target are kept, and restored when training ends over target (a
     rejected proposal still recovering). Fit sets `lam_` (final λ), `lambda_` (the controller) and
     `restored_` (whether the map is that of an earlier check).
     """
 
     def __init__(self, dim: int, penalty: str = "l0", *, lam: float = 1.0, epsilon: float = 0.1, gamma: float = 1.0,
-                 target_dim: float | None = None, threshold: float = 0.1, growth: float = 2.0,
-                 check_every: int = 25, temperature: float = 1.0, cooling: float = 0.5, warmup: int = 0,
+                 target_dim: float | None = None, threshold: float = 0.1, growth: float = 4.0,
+                 check_every: int = 6, temperature: float = 1.4, cooling: float = 0.5, warmup: int = 0,
                  quadratic: float = 0.5, quadratic_g: float = 1.0, shift_start: bool = True, **kwargs):
         kwargs.setdefault("potential", "icnn")
         kwargs.setdefault("init", "identity")
@@ -100,6 +101,13 @@ class SparseW2Dual(W2Dual):
         with torch.no_grad():
             self.g.skip[-1].weight.add_(shift.to(self.g.skip[-1].weight))
             self.f.skip[-1].weight.sub_(shift.to(self.f.skip[-1].weight))
+
+    def _done(self, it: int) -> str | None:
+        """Stop once λ has settled under the target: annealing cooled below 0.01 (proposals move λ by < 1 %)."""
+        ctl = self.lambda_
+        if ctl is None or ctl.phase != "anneal" or ctl.temperature >= 0.01 or ctl.history[-1][2] > ctl.target:
+            return None
+        return f"λ settled at {self.lam_:.4g} under the dimension target after {it + 1} iterations"
 
     def _check(self, it: int, hold, second: float) -> bool:
         """Divergence tests always; the early stop only once λ has brought the map under its dimension target."""
