@@ -5,7 +5,8 @@ and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse.json --study adaptive [--penalties l0 l1 stvs]
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_sweep.json --study sweep --penalties l0 \\
         --lams 0.1 1 10 100 1000
-    python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 20
+    python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 200 --dim 200 \\
+        --big 10
 `adaptive`: λ adapted (`target_dim=100`, the dimension budget; the controller's defaults) for each penalty,
 from `--lam0` (default 1); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
 `--iters` as the only setting. Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of
@@ -61,7 +62,7 @@ def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
            "dims_mean": float(dims.mean()), "dims_p75": float(np.percentile(dims, 75)),
            "precision": rec["precision"], "recall": rec["recall"], "found": rec["found"],
            "displacement_error_pct": err, "final_lambda": model.lam_, "stop": model.stop_reason_,
-           "trajectory": trajectory(model)}
+           "restored": model.restored_, "trajectory": trajectory(model)}
     print(f"{penalty} {extra}: precision {rec['precision']:.2f} recall {rec['recall']:.2f} dims "
           f"{dims.mean():.0f} error {err:.1f} % λ {model.lam_:.3g} ({wall:.0f} s)", flush=True)
     return out
@@ -76,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lam0", type=float, default=1.0, help="starting λ of the adaptive study")
     ap.add_argument("--warmup", type=int, default=0, help="f steps before λ adapts (adaptive study)")
     ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--dim", type=int, default=2000, help="dimension of the pair (2000 in the study)")
+    ap.add_argument("--big", type=int, default=100, help="coordinates with a large shift (the budget)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--baseline", action="store_true", help="also fit the same dual without penalty (λ = 1e-9)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x, y, big_idx, shift = sparse_pair()
+    x, y, big_idx, shift = sparse_pair(dim=args.dim, big=args.big)
     result = {"study": args.study, "n": x.shape[0], "dim": x.shape[1], "true_support": len(big_idx),
               "threshold": THRESHOLD, "runs": []}
     if args.study == "bare":
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for penalty in args.penalties:
         if args.study == "adaptive":
-            runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=args.lam0, target_dim=100,
+            runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=args.lam0, target_dim=args.big,
                             warmup=args.warmup)]
         else:
             runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam)) for lam in args.lams]
