@@ -79,6 +79,19 @@ def shifted_uniform():
     return x, y
 
 
+def test_w2dual_conjugate_steps_raise_the_inner_objective(pair):
+    g, x, y, xt, yt = pair
+    m = O.W2Dual(2, conjugate_steps=5, pretrain_iters=20, verbose=False, device="cpu").fit(x, y, iters=5)
+    yq = torch.from_numpy(y[:256]).float()
+    start = torch.zeros_like(yq)  # a poor guess of argmax_x <x, y> - f(x)
+    refined = m._conjugate(yq, start)
+    with torch.no_grad():
+        value = lambda z: (z * yq).sum(1) - m.f(z).squeeze(1)  # noqa: E731
+        assert (value(refined) >= value(start)).all() and (value(refined) > value(start) + 1e-3).float().mean() > 0.9
+    with pytest.raises(InvalidValueError, match="conjugate_steps"):
+        O.W2Dual(2, conjugate_steps=-1)
+
+
 _SMALL = dict(epsilon=0.05, threshold=0.1, hidden=32, lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50,
               verbose=False, device="cpu")
 
