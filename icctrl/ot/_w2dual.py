@@ -54,17 +54,16 @@ class W2Dual(NeuralOTBase):
     Inner loop: `inner_iters` ascent steps of g per step of f; `conjugate_steps` > 0 refines ∇g(y), g's guess of
     argmaxₓ ⟨x, y⟩ − f(x), by that many gradient steps (step 1/λ_max of the start map, kept per sample only
     where they raise the objective) before f's step uses it (amortised conjugate plus a solver, as in Amos 2023).
-    After fit, `certificates` holds
-    `icctrl.convexity.certify` of both potentials and `history_` the training curves.
+    After fit, `certificates` holds `icctrl.convexity.certify` of both potentials and `history_` the curves.
     """
 
     def __init__(self, dim: int, *, potential: str = "dense", hidden: int | None = None, layers: int = 3,
                  rank: int = 1, activation: str = "celu", quadratic: float | str = "auto",
                  quadratic_g: float | str | None = None, init: str = "linear", lr: float = 1e-2,
                  batch_size: int = 512, inner_iters: int = 3, conjugate_steps: int = 0, pretrain_iters: int = 300,
-                 lr_decay: bool = True,
-                 holdout: float = 0.1, check_every: int = 50, patience: int = 6, tol: float = 2e-3,
-                 device: str | torch.device = "auto", seed: int = 0, verbose: bool = True, standardize: bool = True):
+                 lr_decay: bool = True, holdout: float = 0.1, check_every: int = 50, patience: int = 6,
+                 tol: float = 2e-3, device: str | torch.device = "auto", seed: int = 0, verbose: bool = True,
+                 standardize: bool = True):
         super().__init__(dim, batch_size=batch_size, lr=lr, device=device, seed=seed, verbose=verbose,
                          standardize=standardize)
         if potential not in POTENTIALS:
