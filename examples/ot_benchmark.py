@@ -1,7 +1,7 @@
 """Evaluation grid of icctrl.ot with the bare calls: Gaussian pairs, the W2 benchmark, the sparse study.
 
     python examples/ot_benchmark.py --json icctrl-out/ot/w2bench.json --tasks w2bench [--dims 2 4 8 16 32 64]
-        [--methods w2dual monge] [--iters N] [--threads 1] [--device auto]
+        [--methods w2dual monge] [--iters N] [--threads 1] [--device auto] [--settings '{"lr": 0.003}']
     python examples/ot_benchmark.py --json icctrl-out/ot/w2bench_gpu.json --tasks w2bench --dims 128 256 \\
         --device cuda      # the GPU part of the protocol (d = 256 needs its files, absent from the data snapshot)
 
@@ -15,6 +15,7 @@ every finished run, so a long grid keeps what it has.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 
@@ -42,7 +43,8 @@ def score(x_test, y_test, fwd, inv=None) -> dict:
     return out
 
 
-def run_pair(task: str, d: int, sample_p, true_map, methods, iters, device, sample_q=None) -> list[dict]:
+def run_pair(task: str, d: int, sample_p, true_map, methods, iters, device, sample_q=None,
+             settings: dict | None = None) -> list[dict]:
     """The linear baseline and each method's bare call on one pair; one record per method."""
     x = sample_p(N_TRAIN, 1)
     y = sample_q(N_TRAIN, 2) if sample_q else true_map(sample_p(N_TRAIN, 2))  # independent samples of Q
@@ -54,7 +56,7 @@ def run_pair(task: str, d: int, sample_p, true_map, methods, iters, device, samp
                 **score(x_test, y_test, lambda z: z @ a + b, lambda z: (z - b) @ ainv)}]
     for method in methods:
         cls = {"w2dual": O.W2Dual, "monge": O.MongeGapMap}[method]
-        model = cls(d, device=device, verbose=False)
+        model = cls(d, device=device, verbose=False, **(settings or {}))
         t0 = time.perf_counter()
         try:
             model.fit(x, y, iters=iters)
@@ -97,16 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=None, help="cap on outer iterations (default: auto budget)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--settings", type=json.loads, default={},
+                    help='estimator settings as JSON, e.g. \'{"conjugate_steps": 5}\' (default: none, the bare call)')
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {"device": args.device, "cuda": torch.cuda.is_available(), "threads": args.threads,
               "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
-              "n_train": N_TRAIN, "n_test": N_TEST, "published_l2_uvp": PUBLISHED, "runs": []}
+              "n_train": N_TRAIN, "n_test": N_TEST, "published_l2_uvp": PUBLISHED, "settings": args.settings,
+              "runs": []}
     for task in args.tasks:
         for d in args.dims:
             if task == "gaussian":
                 g = O.gaussian_pair(d, seed=0)
-                runs = run_pair(task, d, g.sample, g.true_map, args.methods, args.iters, args.device, g.sample_q)
+                runs = run_pair(task, d, g.sample, g.true_map, args.methods, args.iters, args.device, g.sample_q,
+                                args.settings)
             else:
                 try:
                     b = O.w2bench(d)
@@ -114,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     result["runs"].append({"task": task, "d": d, "skipped": str(exc)})
                     print(f"w2bench d={d}: skipped ({exc})")
                     continue
-                runs = run_pair(task, d, b.sample, b.true_map, args.methods, args.iters, args.device)
+                runs = run_pair(task, d, b.sample, b.true_map, args.methods, args.iters, args.device,
+                                settings=args.settings)
             result["runs"].extend(runs)
             write_json(args.json, result)
     write_json(args.json, result)

@@ -4,10 +4,14 @@
 and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true map is that translation.
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse.json --study adaptive [--penalties l0 l1 stvs]
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_sweep.json --study sweep --penalties l0 \\
-        --lams 0.1 3 10 30
-`adaptive`: λ adapted (`target_dim=100`, the dimension budget) for each penalty; `sweep`: fixed λ values.
-Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of the 100 true coordinates,
-the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ and the wall time.
+        --lams 0.1 1 10 100 1000
+    python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 200 --dim 200 \\
+        --big 10
+`adaptive`: λ adapted (`target_dim=100`, the dimension budget; the controller's defaults) for each penalty,
+from `--lam0` (default 1); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
+`--iters` as the only setting. Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of
+the 100 true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
+10 f steps, with the controller's events) and the wall time.
 """
 
 from __future__ import annotations
@@ -28,14 +32,24 @@ from ot_benchmark import sparse_pair  # noqa: E402
 
 THRESHOLD = 0.1
 #: settings of the study (the penalty's ε / γ between the shifts to suppress, < 1, and those to keep, up to 100)
-SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, check_every=10, hidden=64, layers=2, lr=1e-2,
+SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, hidden=64, layers=2, lr=1e-2,
                 inner_iters=3, batch_size=128, pretrain_iters=50, verbose=False)
+
+
+def trajectory(model, every: int = 10) -> dict:
+    """λ and the batch-mean count of displaced coordinates every `every` f steps, and the controller's events."""
+    lam, dims = model.history_["lam"], model.history_["dims"]
+    steps = sorted(set(range(0, len(lam), every)) | {len(lam) - 1})
+    out = {"step": [s + 1 for s in steps], "lambda": [lam[s] for s in steps], "dims": [dims[s] for s in steps]}
+    if model.lambda_ is not None:
+        out["events"] = [[e, lam_, d] for e, lam_, d in model.lambda_.history]
+    return out
 
 
 def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
     """Fit one SparseW2Dual and score its support and displacement on 500 source samples."""
-    kw = {**SETTINGS, **extra}
-    model = O.SparseW2Dual(x.shape[1], penalty, **kw)
+    kw = {**SETTINGS, **extra} if penalty else {}  # no penalty given: the bare call, every setting at its default
+    model = O.SparseW2Dual(x.shape[1], penalty, **kw) if penalty else O.SparseW2Dual(x.shape[1], verbose=False)
     t0 = time.perf_counter()
     model.fit(x, y, iters=iters)
     wall = time.perf_counter() - t0
@@ -44,10 +58,11 @@ def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
     dims = O.displacement_dims(xs, xs + delta, threshold=THRESHOLD)
     rec = O.support_recovery(xs, xs + delta, big_idx, threshold=THRESHOLD)
     err = float(100 * ((delta - shift) ** 2).sum(1).mean() / (shift**2).sum())
-    out = {"penalty": penalty, "iters": model.iters_, "wall_s": round(wall, 1), "settings": kw,
+    out = {"penalty": penalty or model.penalty, "iters": model.iters_, "wall_s": round(wall, 1), "settings": kw,
            "dims_mean": float(dims.mean()), "dims_p75": float(np.percentile(dims, 75)),
            "precision": rec["precision"], "recall": rec["recall"], "found": rec["found"],
-           "displacement_error_pct": err, "final_lambda": model.lam_, "stop": model.stop_reason_}
+           "displacement_error_pct": err, "final_lambda": model.lam_, "stop": model.stop_reason_,
+           "restored": model.restored_, "trajectory": trajectory(model)}
     print(f"{penalty} {extra}: precision {rec['precision']:.2f} recall {rec['recall']:.2f} dims "
           f"{dims.mean():.0f} error {err:.1f} % λ {model.lam_:.3g} ({wall:.0f} s)", flush=True)
     return out
@@ -56,20 +71,29 @@ def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", required=True)
-    ap.add_argument("--study", default="adaptive", choices=["adaptive", "sweep"])
+    ap.add_argument("--study", default="adaptive", choices=["adaptive", "sweep", "bare"])
     ap.add_argument("--penalties", nargs="+", default=list(O.PENALTIES), choices=list(O.PENALTIES))
-    ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 3.0, 10.0, 30.0])
-    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 1.0, 10.0, 100.0, 1000.0])
+    ap.add_argument("--lam0", type=float, default=1.0, help="starting λ of the adaptive study")
+    ap.add_argument("--warmup", type=int, default=0, help="f steps before λ adapts (adaptive study)")
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--dim", type=int, default=2000, help="dimension of the pair (2000 in the study)")
+    ap.add_argument("--big", type=int, default=100, help="coordinates with a large shift (the budget)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--baseline", action="store_true", help="also fit the same dual without penalty (λ = 1e-9)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x, y, big_idx, shift = sparse_pair()
+    x, y, big_idx, shift = sparse_pair(dim=args.dim, big=args.big)
     result = {"study": args.study, "n": x.shape[0], "dim": x.shape[1], "true_support": len(big_idx),
               "threshold": THRESHOLD, "runs": []}
+    if args.study == "bare":
+        result["runs"].append(run_one(x, y, big_idx, shift, None, args.iters))
+        write_json(args.json, result)
+        return 0
     for penalty in args.penalties:
         if args.study == "adaptive":
-            runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=1e-3, target_dim=100, warmup=20)]
+            runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=args.lam0, target_dim=args.big,
+                            warmup=args.warmup)]
         else:
             runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam)) for lam in args.lams]
         result["runs"].extend(runs)

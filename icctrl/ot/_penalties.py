@@ -50,13 +50,15 @@ class AdaptiveLambda:
     phase "grow": above target → λ ← growth·λ; at or under target → keep λ as λ_best and go to "anneal".
     Phase "anneal" (simulated-annealing refinement): propose λ' = λ_best·exp(−T·U), U ~ U(0, 1); after
     `check_every` updates accept λ' (it becomes λ_best) only if the dimensionality stayed at or under target,
-    else go back to λ_best and check it again; the temperature T decays by `cooling` at each proposal.
+    else go back to λ_best and check it again; the temperature T decays by `cooling` at each proposal made
+    while the dimensionality is within the budget's upper band (≥ `near`·target), so a λ that holds the map far
+    under its budget keeps being lowered at full temperature: the dimensionality tracks the budget from below.
     If λ_best itself no longer keeps the dimensionality under target (the map keeps training), grow again.
     """
 
     def __init__(self, lam: float, target: float, *, growth: float = 2.0, check_every: int = 25,
                  window: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
-                 seed: int = 0):
+                 near: float = 0.9, seed: int = 0):
         self.lam = check_positive("lam", lam)
         self.target = check_positive("target", target)
         self.growth = check_positive("growth", growth)
@@ -70,6 +72,9 @@ class AdaptiveLambda:
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise InvalidValueError(f"warmup must be a non-negative integer, got {warmup!r}")
         self.cooling = float(cooling)
+        if not 0 < near <= 1:
+            raise InvalidValueError(f"near must lie in (0, 1], got {near}")
+        self.near = float(near)
         self.warmup = warmup
         self.phase = "grow"
         self.best = self.lam
@@ -124,7 +129,8 @@ class AdaptiveLambda:
     def _propose(self, run: float) -> None:
         self._proposal = True
         self._set(self.best * math.exp(-self.temperature * self._rng.uniform()), "propose", run)
-        self.temperature *= self.cooling
+        if run >= self.near * self.target:
+            self.temperature *= self.cooling
 
     def _set(self, lam: float, event: str, run: float) -> None:
         self.lam = lam

@@ -51,16 +51,19 @@ class W2Dual(NeuralOTBase):
     widths for the dense one too (default: the benchmark's max(2d, 64), max(2d, 64), max(d, 32)); `rank` is
     the rank of its quadratic skips. The start map is fitted by `pretrain_iters` steps of ∇f ≈ it (and
     ∇g ≈ its inverse); `init="identity"` starts at the identity, `init="none"` at the random initialisation.
-    Inner loop: `inner_iters` ascent steps of g per step of f. After fit, `certificates` holds
-    `icctrl.convexity.certify` of both potentials and `history_` the training curves.
+    Inner loop: `inner_iters` ascent steps of g per step of f; `conjugate_steps` > 0 refines ∇g(y), g's guess of
+    argmaxₓ ⟨x, y⟩ − f(x), by that many gradient steps (step 1/λ_max of the start map, kept per sample only
+    where they raise the objective) before f's step uses it (amortised conjugate plus a solver, as in Amos 2023).
+    After fit, `certificates` holds `icctrl.convexity.certify` of both potentials and `history_` the curves.
     """
 
     def __init__(self, dim: int, *, potential: str = "dense", hidden: int | None = None, layers: int = 3,
                  rank: int = 1, activation: str = "celu", quadratic: float | str = "auto",
                  quadratic_g: float | str | None = None, init: str = "linear", lr: float = 1e-2,
-                 batch_size: int = 512, inner_iters: int = 3, pretrain_iters: int = 300, lr_decay: bool = True,
-                 holdout: float = 0.1, check_every: int = 50, patience: int = 6, tol: float = 2e-3,
-                 device: str | torch.device = "auto", seed: int = 0, verbose: bool = True, standardize: bool = True):
+                 batch_size: int = 512, inner_iters: int = 3, conjugate_steps: int = 0, pretrain_iters: int = 300,
+                 lr_decay: bool = True, holdout: float = 0.1, check_every: int = 50, patience: int = 6,
+                 tol: float = 2e-3, device: str | torch.device = "auto", seed: int = 0, verbose: bool = True,
+                 standardize: bool = True):
         super().__init__(dim, batch_size=batch_size, lr=lr, device=device, seed=seed, verbose=verbose,
                          standardize=standardize)
         if potential not in POTENTIALS:
@@ -82,6 +85,10 @@ class W2Dual(NeuralOTBase):
         self.quadratic = self._check_q("quadratic", quadratic)
         self.quadratic_g = self.quadratic if quadratic_g is None else self._check_q("quadratic_g", quadratic_g)
         self.inner_iters = check_positive_int("inner_iters", inner_iters)
+        if isinstance(conjugate_steps, bool) or not isinstance(conjugate_steps, int) or conjugate_steps < 0:
+            raise InvalidValueError(f"conjugate_steps must be a non-negative integer, got {conjugate_steps!r}")
+        self.conjugate_steps = conjugate_steps
+        self._conj_step = 1.0
         if isinstance(pretrain_iters, bool) or not isinstance(pretrain_iters, int) or pretrain_iters < 0:
             raise InvalidValueError(f"pretrain_iters must be a non-negative integer, got {pretrain_iters!r}")
         self.pretrain_iters = pretrain_iters
@@ -125,6 +132,13 @@ class W2Dual(NeuralOTBase):
     def _after_outer(self, it: int) -> None:
         """Hook run after each f step."""
 
+    def _done(self, it: int) -> str | None:
+        """Hook: a reason to stop after f step `it` (none for the plain dual, which stops on its held-out W2²)."""
+        return None
+
+    def _after_pretrain(self, p: torch.Tensor, q: torch.Tensor) -> None:
+        """Hook run once the potentials are at their start map (f's side samples p, g's side q)."""
+
     def _make_potential(self, which: int) -> torch.nn.Module:
         """f (which = 0) or g (which = 1), seeded for reproducibility, with its strong convexity self._q[which]."""
         torch.manual_seed(self.seed + which)
@@ -158,6 +172,7 @@ class W2Dual(NeuralOTBase):
         elif self.init == "identity":
             both = torch.cat([p_data, q_data])
             self._pretrain(both, both)
+        self._after_pretrain(p_data, q_data)
         try:
             self._train(p_data, q_data, p_hold, q_hold, iters)
         except DivergenceError:
@@ -175,6 +190,7 @@ class W2Dual(NeuralOTBase):
             return None
         a, _ = linear_map(p.cpu().numpy(), q.cpu().numpy())
         eig = np.linalg.eigvalsh(a)
+        self._conj_step = 1.0 / float(eig.max())  # ∇²f ≈ a at the start
         auto = (0.25 * float(eig.min()), 0.25 / float(eig.max()))
         self._q = tuple(auto[i] if q == "auto" else q for i, q in enumerate((self.quadratic, self.quadratic_g)))
         self.quadratic_ = self._q
@@ -200,7 +216,7 @@ class W2Dual(NeuralOTBase):
                 loss_g.backward()
                 opt_g.step()
             xp, yq = self._batch(p_data), self._batch(q_data)
-            gy = potential_grad(self.g, yq).detach()
+            gy = self._conjugate(yq, potential_grad(self.g, yq).detach())
             fx, fgy = self.f(xp).squeeze(1), self.f(gy).squeeze(1)
             loss_f = fx.mean() - fgy.mean()
             opt_f.zero_grad(set_to_none=True)
@@ -210,6 +226,10 @@ class W2Dual(NeuralOTBase):
             if not (torch.isfinite(loss_f) and torch.isfinite(loss_g)):
                 self._diverged(it, f"non-finite loss (f: {float(loss_f)}, g: {float(loss_g)})")
             self._after_outer(it)
+            done = self._done(it)
+            if done:
+                self.stop_reason_ = done
+                break
             if (it + 1) % self.check_every == 0 or it + 1 == iters:
                 if self._check(it, hold, second):
                     if not self.lr_decay or drops == 2:
@@ -226,6 +246,21 @@ class W2Dual(NeuralOTBase):
         if self.stop_reason_ is None:
             self.stop_reason_ = f"budget of {iters} iterations used"
         self.iters_ = len(self.history_["loss_f"])
+
+    def _conjugate(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """`conjugate_steps` gradient steps on x ↦ ⟨x, y⟩ − f(x) from x (per sample, only steps that raise it)."""
+        if not self.conjugate_steps:
+            return x
+        with torch.no_grad():
+            value = (x * y).sum(1) - self.f(x).squeeze(1)
+        for _ in range(self.conjugate_steps):
+            trial = (x - self._conj_step * (potential_grad(self.f, x) - y)).detach()
+            with torch.no_grad():
+                new = (trial * y).sum(1) - self.f(trial).squeeze(1)
+                better = new > value
+                x = torch.where(better[:, None], trial, x)
+                value = torch.where(better, new, value)
+        return x
 
     def _check(self, it: int, hold, second: float) -> bool:
         """Held-out W2² estimate: divergence tests, then True when it has settled (early stop). A negative

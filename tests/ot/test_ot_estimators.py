@@ -79,6 +79,19 @@ def shifted_uniform():
     return x, y
 
 
+def test_w2dual_conjugate_steps_raise_the_inner_objective(pair):
+    g, x, y, xt, yt = pair
+    m = O.W2Dual(2, conjugate_steps=5, pretrain_iters=20, verbose=False, device="cpu").fit(x, y, iters=5)
+    yq = torch.from_numpy(y[:256]).float()
+    start = torch.zeros_like(yq)  # a poor guess of argmax_x <x, y> - f(x)
+    refined = m._conjugate(yq, start)
+    with torch.no_grad():
+        value = lambda z: (z * yq).sum(1) - m.f(z).squeeze(1)  # noqa: E731
+        assert (value(refined) >= value(start)).all() and (value(refined) > value(start) + 1e-3).float().mean() > 0.9
+    with pytest.raises(InvalidValueError, match="conjugate_steps"):
+        O.W2Dual(2, conjugate_steps=-1)
+
+
 _SMALL = dict(epsilon=0.05, threshold=0.1, hidden=32, lr=1e-2, inner_iters=3, batch_size=128, pretrain_iters=50,
               verbose=False, device="cpu")
 
@@ -103,6 +116,36 @@ def test_sparse_dual_grows_lambda_while_over_target(shifted_uniform):
     assert [e for e, _, _ in m.lambda_.history] == ["grow"] * 4
 
 
+@pytest.fixture(scope="module")
+def sparse_shift():
+    """R^20: coordinates 3 and 11 shifted by 6 and 9, the other 18 by U(0, 0.6) (the shifts to suppress)."""
+    rng = np.random.default_rng(1)
+    shift = rng.uniform(0, 0.6, size=20)
+    shift[[3, 11]] = [6.0, 9.0]
+    x = rng.uniform(size=(2000, 20)).astype(np.float32)
+    return x, (rng.uniform(size=(2000, 20)) + shift).astype(np.float32), shift
+
+
+def test_sparse_dual_starts_at_the_mean_shift(sparse_shift):
+    x, y, shift = sparse_shift
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, **_SMALL).fit(x, y, iters=1)
+    assert np.abs((m.transport(x[:200]) - x[:200]).mean(0) - shift).max() < 0.15
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, shift_start=False, **_SMALL).fit(x, y, iters=1)
+    assert np.abs(m.transport(x[:200]) - x[:200]).mean(0).max() < 1.0  # from the identity: still far from 9
+
+
+def test_sparse_dual_adaptive_lambda_recovers_the_support_at_the_budget(sparse_shift):
+    x, y, shift = sparse_shift
+    kw = dict(_SMALL, epsilon=1.0, check_every=5)
+    m = O.SparseW2Dual(20, "l0", lam=1e-3, target_dim=2, **kw).fit(x, y, iters=60)
+    rec = O.support_recovery(x[:500], m.transport(x[:500]), [3, 11], threshold=0.1)
+    assert rec["precision"] == 1.0 and rec["recall"] == 1.0
+    events = [e for e, _, _ in m.lambda_.history]
+    assert events[0] == "grow" and "propose" in events and m.lambda_.phase == "anneal" and m.lam_ > 1e-3
+    weak = O.SparseW2Dual(20, "l0", lam=1e-3, **kw).fit(x, y, iters=40)  # the same fit with a λ too weak
+    assert O.support_recovery(x[:500], weak.transport(x[:500]), [3, 11], threshold=0.1)["precision"] < 0.5
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ShapeError, match="dimension 3"):
         O.W2Dual(2, verbose=False, device="cpu").fit(np.zeros((10, 3)), np.zeros((10, 2)), iters=1)
@@ -117,6 +160,8 @@ def test_bad_inputs_raise_clear_errors():
         O.W2Dual(2, verbose=False, device="cpu").fit(x, x, iters=0)
     with pytest.raises(UnknownNameError, match="l3"):
         O.SparseW2Dual(2, penalty="l3")
+    with pytest.raises(InvalidValueError, match="shift_start"):
+        O.SparseW2Dual(2, potential="dense", init="linear")
     with pytest.raises(UnknownNameError, match="swish"):
         O.W2Dual(2, potential="icnn", init="identity", activation="swish")
     with pytest.raises(InvalidValueError, match="activation"):

@@ -71,3 +71,18 @@ def test_adaptive_lambda_grows_until_under_target_then_anneals_down():
     assert ctl.phase == "grow" and lam == pytest.approx(2 * best)
     events = [e for e, _, _ in ctl.history]
     assert events[:3] == ["grow", "grow", "grow"] and "accept" in events and "reject" in events
+
+
+def test_adaptive_lambda_cools_only_near_the_budget():
+    ctl = O.AdaptiveLambda(1.0, target=10, check_every=2, window=2, temperature=1.0, cooling=0.5, near=0.9)
+    for _ in range(2):
+        ctl.update(5.0)  # far under the budget: anneal, propose, temperature kept
+    assert ctl.phase == "anneal" and ctl.temperature == 1.0
+    for _ in range(2):
+        ctl.update(2.0)  # still far under: accepted, next proposal at full temperature
+    assert ctl.accepted == 1 and ctl.temperature == 1.0
+    for _ in range(2):
+        ctl.update(9.5)  # near the budget: accepted, and now it cools
+    assert ctl.accepted == 2 and ctl.temperature == 0.5
+    with pytest.raises(InvalidValueError, match="near"):
+        O.AdaptiveLambda(1.0, target=10, near=0.0)
