@@ -191,3 +191,56 @@ def test_fallback_is_the_failure_path_without_a_measurement(problem):
     u2, info2 = ctrl.fallback("invalid_measurement: [nan, nan]")
     assert info2["status"] == "fallback_shifted" and info2["solver_status"].startswith("invalid_measurement")
     assert np.allclose(u2, info["plan"][1]) and ctrl.stats["failures"] == 1
+
+
+def test_no_solve_is_started_once_the_deadline_has_passed():
+    from icctrl.mpc._deadline import LateSolve, SolveThread
+
+    calls = []
+    thread = SolveThread()
+    with pytest.raises(LateSolve, match="no time left"):
+        thread.run(lambda: calls.append(1), 0.0)
+    assert not calls and not thread.busy  # nothing runs in the background to compete with the loop
+    assert thread.run(lambda: 7, 1.0) == 7
+
+
+def test_a_bare_qp_exit_code_becomes_a_readable_reason():
+    from icctrl.mpc._controller import readable_status
+
+    class Call:
+        def __init__(self, it):
+            self.it = it
+
+        def stats(self):
+            return {"iter_count": self.it, "unified_return_status": "SOLVER_RET_UNKNOWN"}
+
+    class QP:
+        plugin = "daqp"
+
+        def __init__(self, it):
+            self.call = Call(it)
+
+    class Backend:
+        def __init__(self, it):
+            self.qp = QP(it)
+
+    assert readable_status(Backend(-1), "1").startswith("daqp exit 1: QP setup failed before solving")
+    assert readable_status(Backend(3), "-4") == "daqp exit -4: iteration_limit"
+    assert readable_status(Backend(3), "Maximum_Iterations_Exceeded") == "Maximum_Iterations_Exceeded"
+    assert readable_status(object(), "1") == "1"  # not a daqp back-end: left as it is
+
+
+def test_the_rti_controller_reports_a_failed_qp_with_a_reason():
+    ctrl = default_controller("cstr", "iclstm")
+    ctrl.step(X0)
+    real = ctrl.backend.feedback
+
+    def broken(p):
+        ctrl.backend._lin["Hqp"] = -np.abs(ctrl.backend._lin["Hqp"])
+        return real(p)
+
+    ctrl.backend.feedback = broken  # an indefinite QP Hessian: the daqp set-up fails
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        u, info = ctrl.step(X0)
+    assert not info["success"] and info["solver_status"].startswith("daqp exit") and _in_bounds(u)
