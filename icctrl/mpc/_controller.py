@@ -101,7 +101,14 @@ class Controller:
         self._warned = False
         self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
         self._step_args: tuple = (None, None, None)  # (x_ref, d, u_ref) of the last step, for the next preparation
-        self.backend.reset()
+        self._reset_backend()
+
+    def _reset_backend(self) -> None:
+        """Forget the back-end's warm start, after any late solve still running on it has finished."""
+        if self._thread is None:
+            self.backend.reset()
+        else:
+            self._thread.when_idle(self.backend.reset)
 
     def _check_state(self, x, what: str = "state x") -> np.ndarray:
         arr = np.asarray(x, dtype=float)
@@ -297,7 +304,7 @@ class Controller:
         pb = self.problem
         info["success"] = False
         self._v = self._pred = None
-        self.backend.reset()
+        self._reset_backend()
         if self._plan is not None and len(self._plan):
             u, self._plan = self._plan[0], self._plan[1:]
             info["status"] = "fallback_shifted"

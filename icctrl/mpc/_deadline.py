@@ -1,7 +1,8 @@
 """A step deadline that holds on every solver path: the solve runs in one worker thread (CasADi, Ipopt, torch and
 the cvxpy solvers release the GIL while they compute), and the control loop stops waiting at the deadline.
 A late solve finishes in the background and its result is dropped; the next solve waits for it only up to its
-own deadline, so the back-end is never used by two solves at once. No solve is started once the deadline has
+own deadline, and a back-end reset asked for meanwhile is queued behind it (`when_idle`), so the back-end is
+never used by two calls at once. No solve is started once the deadline has
 passed, and one that had not begun by then is cancelled. The solve thread keeps the loop's priority: a late
 solve demoted to SCHED_IDLE or nice 19 can hold the GIL while starved, and the loop then waits for it (measured
 in docs/reliability.md). Python's thread switch interval is lowered to SWITCH_INTERVAL so that the loop gets
@@ -36,6 +37,14 @@ class SolveThread:
         """Whether a late solve is still running."""
         return self._late is not None and not self._late.done()
 
+    def when_idle(self, fn) -> None:
+        """Calls fn now when no late solve runs, else queues it in the solve thread behind the late solve (the
+        thread runs one call at a time, in order); the next `run` waits for it as it would for the late solve."""
+        if not self.busy:
+            fn()
+            return
+        self._late = self._pool.submit(fn)
+
     def run(self, fn, timeout: float):
         """fn's result if it arrives within `timeout` seconds (including any wait for a previous late solve)."""
         end = time.perf_counter() + max(timeout, 0.0)
@@ -43,7 +52,7 @@ class SolveThread:
             try:
                 self._late.result(timeout=max(end - time.perf_counter(), 0.0))
             except FutureTimeout as exc:
-                raise LateSolve("the previous late solve is still running") from exc
+                raise LateSolve("the previous late solve (or the reset queued behind it) is still running") from exc
             except Exception:  # a late solve's own failure was already answered by a fallback
                 pass
             self._late = None

@@ -5,6 +5,7 @@ results)."""
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -183,6 +184,62 @@ def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(prob
     for _ in range(3):
         u3, info3 = ctrl.step(X0)
     assert info3["status"] == SUCCESS
+
+
+class Recording:
+    """A back-end that logs each call's start and end and the most calls it ever ran at once."""
+
+    def __init__(self, real, slow_solves=1, delay=0.3):
+        import threading
+
+        self.real, self.slow, self.delay = real, slow_solves, delay
+        self.lock, self.active, self.most, self.log = threading.Lock(), 0, 0, []
+
+    def _enter(self, what):
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.log.append(f"{what}+")
+
+    def _leave(self, what):
+        with self.lock:
+            self.active -= 1
+            self.log.append(f"{what}-")
+
+    def solve(self, p, v0):
+        self._enter("solve")
+        try:
+            if self.slow > 0:
+                self.slow -= 1
+                time.sleep(self.delay)
+            return self.real.solve(p, v0)
+        finally:
+            self._leave("solve")
+
+    def reset(self):
+        self._enter("reset")
+        try:
+            time.sleep(0.01)  # wide enough for an overlap to show
+            self.real.reset()
+        finally:
+            self._leave("reset")
+
+
+def test_no_reset_runs_beside_a_late_solve(problem):
+    """The fallback of a late step and the next episode's reset wait for the late solve: one call at a time."""
+    ctrl = Controller(problem, "ipopt", time_limit=0.05)
+    ctrl.backend = rec = Recording(ctrl.backend)
+    u, info = ctrl.step(X0)  # late: falls back, and the fallback asks for a reset while the solve still runs
+    assert info["status"] == "fallback_hold" and "step deadline" in info["solver_status"]
+    ctrl.reset()  # a new episode while the late solve is still running
+    deadline = time.perf_counter() + 5
+    while ctrl._thread.busy and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert rec.most == 1, rec.log
+    assert rec.log[:2] == ["solve+", "solve-"] and rec.log.count("reset+") >= 2
+    for _ in range(3):
+        u3, info3 = ctrl.step(X0)
+    assert info3["status"] == SUCCESS and rec.most == 1
 
 
 def test_fallback_is_the_failure_path_without_a_measurement(problem):
