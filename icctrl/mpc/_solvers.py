@@ -1,6 +1,7 @@
 """Solver back-ends for an assembled MPCProblem, each compiled once and re-solved with new parameters.
 
-- "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem).
+- "ipopt": CasADi nlpsol, interior point with the exact Hessian from CasADi AD (any problem), warm-started from
+  the shifted plan and the previous multipliers (`warm_start_init_point`).
 - "sqp": CasADi sqpmethod with the qrqp QP solver on the exact Hessian, convexified by eigenvalue reflection.
   On a certified convex problem a stalled line search is declared once its steps fall below SQP_CONVEX_MIN_STEP
   (CasADi's default waits for 1e-10, about 14 more iterations of shrinking steps that end in the same failure).
@@ -57,7 +58,8 @@ class CasadiSolver:
         if method == "ipopt":
             opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
                     "ipopt.acceptable_tol": max(tol * 100, 1e-4), "ipopt.max_iter": max_iter,
-                    "ipopt.mu_strategy": "adaptive", "expand": expand}
+                    "ipopt.mu_strategy": "adaptive", "expand": expand,
+                    "ipopt.warm_start_init_point": "yes"}  # else Ipopt ignores the multipliers passed in
             if time_limit:
                 opts["ipopt.max_wall_time"] = float(time_limit)
             self.solver = ca.nlpsol("mpc", "ipopt", nlp, {**opts, **(options or {})})
