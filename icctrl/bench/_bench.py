@@ -12,6 +12,7 @@ from icctrl.bench._grid import BenchConfig, cells
 from icctrl.bench._ratios import compute_ratios, reference_horizon
 from icctrl.bench._report import markdown, write_report
 from icctrl.bench._run import cstr_starts, run_cell
+from icctrl.errors import InvalidValueError
 
 SCHEMA_VERSION = 1
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -73,6 +74,32 @@ def _derivatives(cache: ModelCache, config: BenchConfig, folder: Path) -> list[d
     return time_derivatives(models, N=config.reference_horizon, seed=config.seed, folder=folder)
 
 
+_CACHES: dict = {}  # per worker process: one ModelCache per (seed, folder, train_missing)
+
+
+def cell_task(task: dict) -> dict:
+    """One cell timed in whichever process the engine picks (the models loaded once per process)."""
+    config = task["config"]
+    set_threads(config.threads)
+    ckey = (config.seed, task["models"], config.train_smooth)
+    if ckey not in _CACHES:
+        _CACHES[ckey] = ModelCache(config.seed, folder=task["models"], train_missing=config.train_smooth)
+    return {"key": task["key"], **run_cell(task["cell"], config, task["starts"], _CACHES[ckey])}
+
+
+def _run_spread(grid, config, starts, out: Path, cache: ModelCache, workers: int, cluster, quiet) -> list[dict]:
+    """The cells through the engine, in grid order; a model trained on first use is trained here first, once."""
+    from icctrl.bench._build import SMOOTH_COST
+    from icctrl.reliability import run_tasks
+
+    if SMOOTH_COST in {c.model for c in grid}:
+        cache.get(SMOOTH_COST)
+    tasks = [{"key": c.id, "cell": c, "config": config, "starts": starts, "models": str(out / "models")}
+             for c in grid]
+    recs = run_tasks(cell_task, tasks, workers=workers, cluster=cluster, progress=not quiet, desc="bench cells")
+    return [{k: v for k, v in r.items() if k != "key"} for r in recs]
+
+
 def run_bench(
     config: BenchConfig | None = None,
     *,
@@ -80,12 +107,19 @@ def run_bench(
     json_path=None,
     command: str = "",
     quiet: bool = False,
+    workers: int = 1,
+    cluster: str | None = None,
 ) -> dict:
     """Time every cell of the grid; write the JSON (atomically), bench.md and the plots under `out`.
 
-    Returns `{"cells": [...], "ratios": {...}, "machine": {...}, "command": str, ...}` (the JSON content)."""
+    By default the cells run one after another in this process, so no cell's timing includes another's load.
+    `workers` > 1 local processes or the Dask scheduler at `cluster` run them side by side through the soak
+    engine (`icctrl.reliability.run_tasks`): faster, but then each figure includes the contention of the cells
+    running beside it. Returns `{"cells": [...], "ratios": {...}, "machine": {...}, "command": str, ...}`."""
     from tqdm import tqdm
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidValueError(f"workers must be a positive integer, got {workers!r}")
     config = config or BenchConfig()
     set_threads(config.threads)
     mach = machine_info(config.threads)
@@ -94,12 +128,15 @@ def run_bench(
     cache = ModelCache(config.seed, folder=out / "models", train_missing=config.train_smooth)
     grid = cells(config)
     t0 = time.perf_counter()
-    results = []
-    bar = tqdm(grid, desc="bench cells", unit="cell", disable=quiet)
-    for cell in bar:
-        bar.set_postfix_str(cell.id, refresh=True)
-        results.append(run_cell(cell, config, starts, cache))
-    bar.close()
+    if workers == 1 and cluster is None:
+        results = []
+        bar = tqdm(grid, desc="bench cells", unit="cell", disable=quiet)
+        for cell in bar:
+            bar.set_postfix_str(cell.id, refresh=True)
+            results.append(run_cell(cell, config, starts, cache))
+        bar.close()
+    else:
+        results = _run_spread(grid, config, starts, out, cache, workers, cluster, quiet)
     derivs = _derivatives(cache, config, out / "codegen") if config.derivatives else None
     mach["load_avg_end"] = [round(v, 2) for v in os.getloadavg()]
     ratios, details = compute_ratios(results, config)

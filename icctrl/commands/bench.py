@@ -50,6 +50,11 @@ def register(subparsers) -> None:
     p.add_argument("--no-train", action="store_true",
                    help="do not train the softplus cost model when OUT/models lacks it (untrained stand-in)")
     p.add_argument("--setting", default="small", help="bench train: 'small' (2×64) or 'large' (2×256)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local processes running cells side by side (default 1: one after another, so that no "
+                        "cell's timing includes another's load; with more, figures include that contention)")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="run the cells on the Dask distributed scheduler at ADDRESS (same caveat as --workers)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.set_defaults(func=run)
 
@@ -75,7 +80,7 @@ def _command(args) -> str:
         parts += ["--json", args.json]
     if args.out != "icctrl-out/bench":
         parts += ["--out", args.out]
-    for name, default in (("threads", 1), ("seed", 0)):
+    for name, default in (("threads", 1), ("seed", 0), ("workers", 1), ("cluster", None)):
         if getattr(args, name) != default:
             parts += [f"--{name}", str(getattr(args, name))]
     for flag, *_ in _GRID:
@@ -110,5 +115,6 @@ def run(args) -> int:
         return _train(args)
     from icctrl.bench import run_bench
 
-    run_bench(_config(args), out=args.out, json_path=args.json, command=_command(args), quiet=args.quiet)
+    run_bench(_config(args), out=args.out, json_path=args.json, command=_command(args), quiet=args.quiet,
+              workers=args.workers, cluster=args.cluster)
     return 0

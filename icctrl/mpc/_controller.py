@@ -21,6 +21,22 @@ DEADLINE_MARGIN = 5e-4
 #: Share of `time_limit` given to the solver's native limit (Ipopt max_wall_time, Clarabel/OSQP/SCS time limits).
 NATIVE_SHARE = 0.8
 EXTRAPOLATION_POLICIES = ("warn", "fallback", "ignore")
+#: DAQP exit flags (daqp's api), the QP plugin of the condensed real-time iteration, which reports only the number.
+DAQP_EXITS = {"2": "soft_optimal", "1": "optimal", "-1": "infeasible", "-2": "cycling", "-3": "unbounded",
+              "-4": "iteration_limit", "-5": "nonconvex", "-6": "overdetermined_initial"}
+
+
+def readable_status(backend, status: str) -> str:
+    """A failed solve's status with a bare QP exit code spelt out ("1" → "daqp exit 1: setup failed …")."""
+    qp = getattr(backend, "qp", None)
+    if getattr(qp, "plugin", None) != "daqp" or str(status).strip() not in DAQP_EXITS:
+        return status
+    code = str(status).strip()
+    stats = qp.call.stats()
+    if code == "1" and int(stats.get("iter_count", 0) or 0) < 0:  # CasADi returns before solving, status left over
+        return (f"daqp exit {code}: QP setup failed before solving (typically a Hessian that is not positive "
+                f"definite); {stats.get('unified_return_status', 'unknown')}")
+    return f"daqp exit {code}: {DAQP_EXITS[code]}"
 
 
 class ExtrapolationWarning(UserWarning):
@@ -89,7 +105,14 @@ class Controller:
         self._warned = False
         self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
         self._step_args: tuple = (None, None, None)  # (x_ref, d, u_ref) of the last step, for the next preparation
-        self.backend.reset()
+        self._reset_backend()
+
+    def _reset_backend(self) -> None:
+        """Forget the back-end's warm start, after any late solve still running on it has finished."""
+        if self._thread is None:
+            self.backend.reset()
+        else:
+            self._thread.when_idle(self.backend.reset)
 
     def _check_state(self, x, what: str = "state x") -> np.ndarray:
         arr = np.asarray(x, dtype=float)
@@ -218,6 +241,7 @@ class Controller:
                 self._pred = prediction[0] if pb.predictor.kind == "state" else x
         else:
             self.stats["failures"] += 1
+            info["solver_status"] = readable_status(self.backend, res.status)
             info["extrapolating"] = self.extrapolating(x)
             info["constraint_violation"] = float("nan")  # no plan: nothing to report
             u = self._fallback(info, u_prev)
@@ -287,7 +311,7 @@ class Controller:
         pb = self.problem
         info["success"] = False
         self._v = self._pred = None
-        self.backend.reset()
+        self._reset_backend()
         if self._plan is not None and len(self._plan):
             u, self._plan = self._plan[0], self._plan[1:]
             info["status"] = "fallback_shifted"

@@ -8,12 +8,16 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 from icctrl._io import json_default, write_json
 from icctrl.errors import InvalidValueError
 
 RECORDS, CONFIG = "records.jsonl", "config.json"
+#: Thread-count variables of the numerical libraries (OpenMP, OpenBLAS, MKL, BLIS, Apple Accelerate).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS")
 
 
 class RecordStore:
@@ -118,13 +122,30 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, workers: int = 1
         else:
             import multiprocessing as mp
 
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            with _one_thread_env(), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                 futures = {pool.submit(fn, t): t for t in todo}
                 for fut in as_completed(futures):
                     collect(futures[fut], fut.result)
     finally:
         bar.close()
     return [done[k] for k in keys]
+
+
+@contextmanager
+def _one_thread_env():
+    """Worker processes started inside get one BLAS/OpenMP thread each (unless the caller set a count), so that W
+    workers use W cores and do not oversubscribe them; the caller's environment is restored afterwards."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    for k in THREAD_VARS:
+        os.environ.setdefault(k, "1")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _run_dask(fn, todo: list[dict], address: str, collect) -> None:

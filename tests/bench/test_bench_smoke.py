@@ -11,6 +11,7 @@ import pytest
 from icctrl.bench import RATIO_NAMES
 from icctrl.bench._dompc import available as dompc_available
 from icctrl.cli import main
+from icctrl.errors import InvalidValueError
 
 STATUSES = {"ok", "partial", "failed", "capped", "truncated", "error"}
 
@@ -87,3 +88,18 @@ def test_bench_train_cli(tmp_path):
     assert main(["bench", "train", "--repeat", "1", "--json", str(path), "--quiet"]) == 0
     res = json.loads(path.read_text())
     assert "cpu" in res["per_device"] and res["command"].startswith("icctrl bench train")
+
+
+def test_bench_cells_on_two_workers_equal_the_sequential_run_apart_from_timings(tmp_path):
+    from icctrl.bench import run_bench
+    from icctrl.bench._grid import BenchConfig
+
+    cfg = BenchConfig.quick_config(horizons=(2,), models=("linear",), solvers=("rti", "ipopt"),
+                                   steps=3, random_starts=0, blackbox_steps=0, derivatives=False)
+    runs = [run_bench(cfg, out=tmp_path / f"w{w}", quiet=True, workers=w) for w in (1, 2)]
+    same = [[(c["id"], c["status"], c["success_rate"], c["iterations"]["n"], c["closed_loop"]["mean_cost"],
+              c["closed_loop"]["settled"]) for c in r["cells"]] for r in runs]
+    assert len(same[0]) == 2 and same[0] == same[1]
+    assert set(runs[0]["cells"][0]) == set(runs[1]["cells"][0])  # the JSON keys stay as they are
+    with pytest.raises(InvalidValueError, match="workers"):
+        run_bench(cfg, out=tmp_path / "bad", quiet=True, workers=0)

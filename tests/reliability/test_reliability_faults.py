@@ -5,6 +5,7 @@ results)."""
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
@@ -185,9 +186,118 @@ def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(prob
     assert info3["status"] == SUCCESS
 
 
+class Recording:
+    """A back-end that logs each call's start and end and the most calls it ever ran at once."""
+
+    def __init__(self, real, slow_solves=1, delay=0.3):
+        import threading
+
+        self.real, self.slow, self.delay = real, slow_solves, delay
+        self.lock, self.active, self.most, self.log = threading.Lock(), 0, 0, []
+
+    def _enter(self, what):
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.log.append(f"{what}+")
+
+    def _leave(self, what):
+        with self.lock:
+            self.active -= 1
+            self.log.append(f"{what}-")
+
+    def solve(self, p, v0):
+        self._enter("solve")
+        try:
+            if self.slow > 0:
+                self.slow -= 1
+                time.sleep(self.delay)
+            return self.real.solve(p, v0)
+        finally:
+            self._leave("solve")
+
+    def reset(self):
+        self._enter("reset")
+        try:
+            time.sleep(0.01)  # wide enough for an overlap to show
+            self.real.reset()
+        finally:
+            self._leave("reset")
+
+
+def test_no_reset_runs_beside_a_late_solve(problem):
+    """The fallback of a late step and the next episode's reset wait for the late solve: one call at a time."""
+    ctrl = Controller(problem, "ipopt", time_limit=0.05)
+    ctrl.backend = rec = Recording(ctrl.backend)
+    u, info = ctrl.step(X0)  # late: falls back, and the fallback asks for a reset while the solve still runs
+    assert info["status"] == "fallback_hold" and "step deadline" in info["solver_status"]
+    ctrl.reset()  # a new episode while the late solve is still running
+    deadline = time.perf_counter() + 5
+    while ctrl._thread.busy and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert rec.most == 1, rec.log
+    assert rec.log[:2] == ["solve+", "solve-"] and rec.log.count("reset+") >= 2
+    for _ in range(3):
+        u3, info3 = ctrl.step(X0)
+    assert info3["status"] == SUCCESS and rec.most == 1
+
+
 def test_fallback_is_the_failure_path_without_a_measurement(problem):
     ctrl = Controller(problem, "ipopt")
     u, info = ctrl.step(X0)
     u2, info2 = ctrl.fallback("invalid_measurement: [nan, nan]")
     assert info2["status"] == "fallback_shifted" and info2["solver_status"].startswith("invalid_measurement")
     assert np.allclose(u2, info["plan"][1]) and ctrl.stats["failures"] == 1
+
+
+def test_no_solve_is_started_once_the_deadline_has_passed():
+    from icctrl.mpc._deadline import LateSolve, SolveThread
+
+    calls = []
+    thread = SolveThread()
+    with pytest.raises(LateSolve, match="no time left"):
+        thread.run(lambda: calls.append(1), 0.0)
+    assert not calls and not thread.busy  # nothing runs in the background to compete with the loop
+    assert thread.run(lambda: 7, 1.0) == 7
+
+
+def test_a_bare_qp_exit_code_becomes_a_readable_reason():
+    from icctrl.mpc._controller import readable_status
+
+    class Call:
+        def __init__(self, it):
+            self.it = it
+
+        def stats(self):
+            return {"iter_count": self.it, "unified_return_status": "SOLVER_RET_UNKNOWN"}
+
+    class QP:
+        plugin = "daqp"
+
+        def __init__(self, it):
+            self.call = Call(it)
+
+    class Backend:
+        def __init__(self, it):
+            self.qp = QP(it)
+
+    assert readable_status(Backend(-1), "1").startswith("daqp exit 1: QP setup failed before solving")
+    assert readable_status(Backend(3), "-4") == "daqp exit -4: iteration_limit"
+    assert readable_status(Backend(3), "Maximum_Iterations_Exceeded") == "Maximum_Iterations_Exceeded"
+    assert readable_status(object(), "1") == "1"  # not a daqp back-end: left as it is
+
+
+def test_the_rti_controller_reports_a_failed_qp_with_a_reason():
+    ctrl = default_controller("cstr", "iclstm")
+    ctrl.step(X0)
+    real = ctrl.backend.feedback
+
+    def broken(p):
+        ctrl.backend._lin["Hqp"] = -np.abs(ctrl.backend._lin["Hqp"])
+        return real(p)
+
+    ctrl.backend.feedback = broken  # an indefinite QP Hessian: the daqp set-up fails
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        u, info = ctrl.step(X0)
+    assert not info["success"] and info["solver_status"].startswith("daqp exit") and _in_bounds(u)
