@@ -172,7 +172,7 @@ class Slow:
 
 
 def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(problem):
-    ctrl = Controller(problem, "ipopt", time_limit=0.05)
+    ctrl = Controller(problem, "ipopt", time_limit=0.25)  # room for a loaded machine to start the solve
     ctrl.backend = slow = Slow(ctrl.backend)
     u, info = ctrl.step(X0)
     assert slow.running.is_set() and not slow.release.is_set()  # step came back; the solve has not
@@ -189,7 +189,7 @@ def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(prob
 class Recording:
     """A back-end that logs each call's start and end and the most calls it ever ran at once."""
 
-    def __init__(self, real, slow_solves=1, delay=0.3):
+    def __init__(self, real, slow_solves=1, delay=1.0):
         import threading
 
         self.real, self.slow, self.delay = real, slow_solves, delay
@@ -227,7 +227,7 @@ class Recording:
 
 def test_no_reset_runs_beside_a_late_solve(problem):
     """The fallback of a late step and the next episode's reset wait for the late solve: one call at a time."""
-    ctrl = Controller(problem, "ipopt", time_limit=0.05)
+    ctrl = Controller(problem, "ipopt", time_limit=0.25)  # room for a loaded machine to start the solve
     ctrl.backend = rec = Recording(ctrl.backend)
     u, info = ctrl.step(X0)  # late: falls back, and the fallback asks for a reset while the solve still runs
     assert info["status"] == "fallback_hold" and "step deadline" in info["solver_status"]
