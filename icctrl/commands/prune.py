@@ -13,8 +13,10 @@ def register(subparsers) -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run of every part (seconds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
-    p.add_argument("--spiral-epsilon", type=float, default=0.02, help="relative ε of the spiral runs")
-    p.add_argument("--digits-epsilons", default="0.05,0.1", help="relative ε of the digits runs (comma-separated)")
+    p.add_argument("--spiral-epsilon", default="0.01,0.015,0.02",
+                   help="relative ε of the spiral cascade runs (comma-separated; parallel at the middle one)")
+    p.add_argument("--digits-epsilons", default="0.1,0.15,0.2,0.3",
+                   help="relative ε of the digits runs (comma-separated)")
     p.add_argument("--parts", default="spirals,digits,sparse_recovery,scaling", help="comma-separated parts to run")
     p.add_argument("--json", default=None, help="also write the results as JSON (rewritten after each part)")
     p.set_defaults(func=run)
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     save = (lambda o: write_json(args.json, o)) if args.json else None
     out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save,
-                   spiral_epsilon=args.spiral_epsilon,
+                   spiral_epsilon=[float(e) for e in args.spiral_epsilon.split(",")],
                    digits_epsilons=[float(e) for e in args.digits_epsilons.split(",")])
     for data in ("digits", "spirals"):
         if data not in out:
@@ -47,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"sparse recovery N={sr['N']} s={sr['s']}: " + ", ".join(
         f"P={p}: {r:.1f}" for p, r in zip(sr["samples"], sr["recovery_rate"])))
     for row in out.get("scaling", {"rows": []})["rows"]:
-        print(f"scaling {row['n']}x{row['n']}, {row['samples']} samples: {row['seconds_per_iteration']:.3f} s/iter")
+        print(f"scaling {row['n']}x{row['n']}, {row['samples']} samples: {row['seconds_per_iteration']:.3f} s/iter, "
+              f"{row['iterations']} iterations (converged {row['converged']}), {row['seconds']:.1f} s in all")
     return 0
