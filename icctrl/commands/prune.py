@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"sparse recovery N={sr['N']} s={sr['s']}: " + ", ".join(
         f"P={p}: {r:.1f}" for p, r in zip(sr["samples"], sr["recovery_rate"])))
     for row in out.get("scaling", {"rows": []})["rows"]:
-        print(f"scaling {row['n']}x{row['n']}, {row['samples']} samples: {row['seconds_per_iteration']:.3f} s/iter, "
-              f"{row['iterations']} iterations (converged {row['converged']}), {row['seconds']:.1f} s in all")
+        print(f"scaling {row['n']}x{row['n']}, {row['samples']} samples: {row['seconds_per_iteration']:.3f} s/iter "
+              f"({row['cpu_seconds_per_iteration']:.3f} CPU s), "
+              f"{row['iterations']} iterations (converged {row['converged']}), {row['seconds']:.1f} s in all "
+              f"({row['cpu_seconds']:.1f} CPU s)")
     return 0

@@ -3,6 +3,8 @@ cascade, runtime per layer, ADMM scaling, and the sparse-recovery test of the O(
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -94,18 +96,22 @@ def sparse_recovery(N: int = 100, s: int = 5, samples=(10, 20, 30, 40, 50, 60, 8
 def scaling(sizes=((250, 2500), (500, 5000), (1000, 10000)), *, density: float = 0.1, epsilon: float = 0.02,
             max_iter: int = 1000, tol: float = 1e-4, seed: int = 0, dtype=torch.float32) -> dict:
     """ADMM run to its stopping rule on planted n × n ReLU layers (a `density` share of non-zero weights) with P
-    Gaussian samples: seconds for the setup (Gram matrix, spectrum, factor), per iteration and in all."""
+    Gaussian samples: wall and CPU seconds for the setup (Gram matrix, spectrum, factor), per iteration, in all."""
     rng = np.random.default_rng(seed)
     rows = []
     for n, P in tqdm(sizes, desc="scaling", leave=False):
         X = rng.standard_normal((P, n)).astype(np.float32)
         W = rng.standard_normal((n, n)) * (rng.uniform(size=(n, n)) < density) / np.sqrt(density * n)
         Y = np.maximum(X @ W.astype(np.float32), 0)
+        c0 = time.process_time()
         setup = solve_layer(X, Y, epsilon=epsilon, max_iter=1, tol=tol, dtype=dtype).seconds
+        c1 = time.process_time()
         r = solve_layer(X, Y, epsilon=epsilon, max_iter=max_iter, tol=tol, dtype=dtype)
+        cpu = time.process_time() - c1  # CPU time of the one thread: what the solve costs, whatever the load
         rows.append({"n": n, "samples": P, "iterations": r.iterations, "converged": r.converged,
-                     "seconds": r.seconds, "setup_seconds": setup,
+                     "seconds": r.seconds, "setup_seconds": setup, "cpu_seconds": cpu, "setup_cpu_seconds": c1 - c0,
                      "seconds_per_iteration": (r.seconds - setup) / max(r.iterations - 1, 1),
+                     "cpu_seconds_per_iteration": (cpu - (c1 - c0)) / max(r.iterations - 1, 1),
                      "nonzeros": r.nonzeros, "planted_nonzeros": int((W != 0).sum()),
                      "discrepancy": r.discrepancy, "violation": r.violation})
     return {"dtype": str(dtype), "threads": torch.get_num_threads(), "density": density, "epsilon": epsilon,
