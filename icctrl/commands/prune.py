@@ -17,9 +17,21 @@ def register(subparsers) -> None:
                    help="relative ε of the spiral cascade runs (comma-separated; parallel at the middle one)")
     p.add_argument("--digits-epsilons", default="0.1,0.15,0.2,0.3",
                    help="relative ε of the digits runs (comma-separated)")
+    p.add_argument("--scaling-sizes", default="250x2500,500x5000,1000x10000",
+                   help="layer width x samples of the scaling runs (comma-separated)")
+    p.add_argument("--scaling-max-iter", type=int, default=1000, help="ADMM iteration cap of the scaling runs")
     p.add_argument("--parts", default="spirals,digits,sparse_recovery,scaling", help="comma-separated parts to run")
     p.add_argument("--json", default=None, help="also write the results as JSON (rewritten after each part)")
     p.set_defaults(func=run)
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    from icctrl.errors import InvalidValueError
+
+    try:
+        return [tuple(int(v) for v in item.split("x")) for item in text.split(",") if item]
+    except ValueError:
+        raise InvalidValueError(f"--scaling-sizes must look like 250x2500,1000x10000, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     save = (lambda o: write_json(args.json, o)) if args.json else None
     out = evaluate(quick=args.quick, seed=args.seed, parts=[p for p in args.parts.split(",") if p], on_part=save,
                    spiral_epsilon=[float(e) for e in args.spiral_epsilon.split(",")],
-                   digits_epsilons=[float(e) for e in args.digits_epsilons.split(",")])
+                   digits_epsilons=[float(e) for e in args.digits_epsilons.split(",")],
+                   scaling_sizes=_sizes(args.scaling_sizes), scaling_max_iter=args.scaling_max_iter)
     for data in ("digits", "spirals"):
         if data not in out:
             continue

@@ -122,7 +122,8 @@ PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
 
 
 def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon=(0.01, 0.015, 0.02),
-             digits_epsilons=(0.1, 0.15, 0.2, 0.3)) -> dict:
+             digits_epsilons=(0.1, 0.15, 0.2, 0.3), scaling_sizes=((250, 2500), (500, 5000), (1000, 10000)),
+             scaling_max_iter: int = 1000) -> dict:
     """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run."""
     opts = {"max_iter": 300 if quick else 3000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
@@ -137,7 +138,8 @@ def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spir
             out[part] = (sparse_recovery(N=30, s=2, samples=(5, 20), trials=2, seed=seed, options=opts) if quick
                          else sparse_recovery(samples=(10, 20, 30, 40, 60, 80), trials=8, seed=seed))
         elif part == "scaling":
-            out[part] = scaling(((50, 200),), max_iter=20, seed=seed) if quick else scaling(seed=seed)
+            out[part] = (scaling(((50, 200),), max_iter=20, seed=seed) if quick
+                         else scaling(tuple(scaling_sizes), max_iter=scaling_max_iter, seed=seed))
         else:
             raise UnknownNameError(f"part {part!r} is not known; use some of {list(PARTS)}")
         if on_part is not None:
