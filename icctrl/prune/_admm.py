@@ -101,19 +101,30 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
     A, B = torch.zeros_like(Z), torch.zeros_like(W)  # scaled duals of Z = XW and T = W
     XtZ, XtA = X.T @ Z, torch.zeros_like(W)  # XᵀZ and XᵀA, kept in Gram space (no extra P·n·m products)
     inactive = ~active
+    # P × n_out work in preallocated buffers (fresh 10⁷-entry tensors cost more than the arithmetic on them);
+    # min(U, V_cap) clips on Ωᶜ and leaves Ω alone, and Y is 0 on Ωᶜ, so (U − Y)·1_Ω is U − Y on Ω only
+    active_f = active.to(dtype)
+    V_cap = torch.where(active, torch.full_like(V, float("inf")), V)
+    XW, U, D = torch.empty_like(Z), torch.empty_like(Z), torch.empty_like(Z)
     it, converged = 0, False
     scale = max(float(torch.linalg.norm(Y)), 1e-12)
     for it in range(1, max_iter + 1):
         W = torch.cholesky_solve(c * (XtZ - XtA) + (T - B), L)
-        XW = X @ W
-        Z_old, T_old, XtZ_old = Z, T, XtZ
-        XWr = relax * XW + (1 - relax) * Z_old  # over-relaxation (Boyd et al. §3.4.3)
-        Wr = relax * W + (1 - relax) * T_old
-        Z = _project(XWr + A, Y, V, active, inactive, radius)
+        torch.matmul(X, W, out=XW)
+        T_old, XtZ_old = T, XtZ
+        torch.add(A, XW, alpha=relax, out=U)  # U = XWr + A, XWr = relax·XW + (1 − relax)·Z over-relaxed
+        U.add_(Z, alpha=1 - relax)
+        Wr = relax * W + (1 - relax) * T_old  # (Boyd et al. §3.4.3)
+        # Z-step: projection onto {‖(Z − Y)_Ω‖_F ≤ radius, Z_Ωᶜ ≤ V} (the two parts separate)
+        torch.mul(U, active_f, out=D).sub_(Y)
+        nrm = float(torch.linalg.norm(D))
+        torch.minimum(U, V_cap, out=Z)
+        if nrm > radius:
+            Z.sub_(D, alpha=1 - radius / nrm)
         T = torch.sign(Wr + B) * torch.clamp((Wr + B).abs() - 1.0 / rho, min=0.0)
         if free_rows:
             T[n_in - free_rows:] = (Wr + B)[n_in - free_rows:]
-        A = A + XWr - Z
+        torch.sub(U, Z, out=A)  # A + XWr − Z
         B = B + Wr - T
         XtZ = X.T @ Z
         XtA = XtA + relax * (G @ W) + (1 - relax) * XtZ_old - XtZ
@@ -128,22 +139,13 @@ def solve_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, rho: float |
             if r > 3 * d or d > 3 * r:  # residual balancing (Boyd et al. §3.4.1); the factor is unchanged
                 f = 2.0 if r > d else 0.5
                 rho *= f
-                A, B, XtA = A / f, B / f, XtA / f
+                A.div_(f)
+                B, XtA = B / f, XtA / f
     XT = X @ T
     T = T / x_scale
     disc = float(torch.linalg.norm((XT - Y)[active])) / scale
     viol = float(torch.clamp(XT - V, min=0.0)[inactive].max()) if bool(inactive.any()) else 0.0
     return LayerResult(T, it, converged, time.perf_counter() - t0, disc, viol, int((T[:n_in - free_rows] != 0).sum()))
-
-
-def _project(U: torch.Tensor, Y: torch.Tensor, V: torch.Tensor, active: torch.Tensor, inactive: torch.Tensor,
-             radius: float) -> torch.Tensor:
-    """Euclidean projection onto {Z : ‖(Z − Y)_Ω‖_F ≤ radius, Z_Ωᶜ ≤ V_Ωᶜ} (the two parts separate)."""
-    D = torch.where(active, U - Y, torch.zeros_like(U))
-    nrm = float(torch.linalg.norm(D))
-    if nrm > radius:
-        D = D * (radius / nrm)
-    return torch.where(active, Y + D, torch.minimum(U, V))
 
 
 def net_trim_layer(X, Y, *, epsilon: float, relu: bool = True, V=None, **options) -> torch.Tensor:
