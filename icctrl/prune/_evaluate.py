@@ -19,8 +19,10 @@ from icctrl.prune._network import fine_tune, layer_nonzeros, magnitude_prune, ne
 PUBLISHED_SPIRAL = {"kept": [362, 2663, 131], "total": [397, 39770, 399], "relative_discrepancy": 0.046}
 
 
-def _compare(model, Xtr, ytr, Xte, yte, epsilon: float, scheme: str, options: dict, tune_epochs: int) -> dict:
-    """Net-Trim at `epsilon` and magnitude pruning at the same non-zeros per layer, before/after fine-tuning."""
+def _compare(model, Xtr, ytr, Xte, yte, epsilon, scheme: str, options: dict, tune_epochs: int,
+             tune: dict | None = None) -> dict:
+    """Net-Trim at `epsilon` (a number or one per layer) and magnitude pruning at the same non-zeros per layer,
+    before and after the same masked fine-tuning (`tune`: `fine_tune`'s validation and patience)."""
     pruned, rep = net_trim(model, Xtr, epsilon=epsilon, scheme=scheme, return_report=True, **options)
     pruned = pruned.float()
     nnz = layer_nonzeros(pruned)
@@ -33,22 +35,24 @@ def _compare(model, Xtr, ytr, Xte, yte, epsilon: float, scheme: str, options: di
         out[name] = {"test_accuracy": accuracy(net, Xte, yte),
                      "relative_discrepancy": relative_discrepancy(net, model, Xtr)}
         if tune_epochs:
-            out[name]["test_accuracy_fine_tuned"] = accuracy(fine_tune(net, Xtr, ytr, epochs=tune_epochs), Xte, yte)
+            tuned = fine_tune(net, Xtr, ytr, epochs=tune_epochs, **(tune or {}))
+            out[name]["test_accuracy_fine_tuned"] = accuracy(tuned, Xte, yte)
     return out
 
 
 def evaluate_digits(epsilons=(0.02, 0.05, 0.1), *, hidden: int = 200, epochs: int = 100, tune_epochs: int = 20,
-                    options: dict | None = None, seed: int = 0) -> dict:
-    """A 64-h-h-10 MLP on scikit-learn's digits, pruned by cascade Net-Trim at each ε (parallel at the middle)."""
+                    tune: dict | None = None, options: dict | None = None, seed: int = 0) -> dict:
+    """A 64-h-h-10 MLP on scikit-learn's digits, pruned by cascade Net-Trim at each ε (a number or one per layer;
+    parallel at the middle one); `tune` goes to `fine_tune` for both Net-Trim and magnitude pruning."""
     Xtr, ytr, Xte, yte = digits(seed)
     model = train_classifier(mlp([64, hidden, hidden, 10], seed), Xtr, ytr, epochs=epochs, seed=seed)
     base = accuracy(model, Xte, yte)
-    runs = [_compare(model, Xtr, ytr, Xte, yte, e, "cascade", options or {}, tune_epochs)
+    runs = [_compare(model, Xtr, ytr, Xte, yte, e, "cascade", options or {}, tune_epochs, tune)
             for e in tqdm(epsilons, desc="digits cascade", leave=False)]
     runs.append(_compare(model, Xtr, ytr, Xte, yte, epsilons[len(epsilons) // 2], "parallel", options or {},
-                         tune_epochs))
+                         tune_epochs, tune))
     return {"architecture": [64, hidden, hidden, 10], "train_samples": len(Xtr), "test_samples": len(Xte),
-            "test_accuracy": base, "runs": runs}
+            "test_accuracy": base, "fine_tuning": {"epochs": tune_epochs, **(tune or {})}, "runs": runs}
 
 
 def evaluate_spirals(epsilon=0.02, *, n: int = 2000, epochs: int = 300, tune_epochs: int = 20,
@@ -123,14 +127,18 @@ PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
 
 def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon=(0.01, 0.015, 0.02),
              digits_epsilons=(0.1, 0.15, 0.2, 0.3), scaling_sizes=((250, 2500), (500, 5000), (1000, 10000)),
-             scaling_max_iter: int = 1000) -> dict:
-    """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run."""
+             scaling_max_iter: int = 1000, digits_tune: dict | None = None) -> dict:
+    """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run.
+    `digits_tune`: `tune_epochs`, `validation` and `patience` of the digits fine-tuning."""
+    tune = dict(digits_tune or {})
+    tune_epochs = tune.pop("tune_epochs", 20)
     opts = {"max_iter": 300 if quick else 3000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
     for part in parts:
         if part == "digits":
             out[part] = (evaluate_digits((0.05,), hidden=32, epochs=5, tune_epochs=1, options=opts, seed=seed)
-                         if quick else evaluate_digits(tuple(digits_epsilons), options=opts, seed=seed))
+                         if quick else evaluate_digits(tuple(digits_epsilons), tune_epochs=tune_epochs, tune=tune,
+                                              options=opts, seed=seed))
         elif part == "spirals":
             out[part] = (evaluate_spirals(n=300, epochs=5, tune_epochs=1, options=opts, seed=seed) if quick
                          else evaluate_spirals(spiral_epsilon, n=1000, epochs=300, options=opts, seed=seed))
