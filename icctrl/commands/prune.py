@@ -15,10 +15,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, help="CPU threads (0: torch's default)")
     p.add_argument("--spiral-epsilon", default="0.01,0.015,0.02",
                    help="relative ε of the spiral cascade runs (comma-separated; parallel at the middle one)")
-    p.add_argument("--digits-epsilons", default="0.1,0.15,0.2,0.3",
+    p.add_argument("--digits-epsilons", default="0.1,0.15,0.2,0.3,0.2:0.5:0",
                    help="relative ε of the digits runs (comma-separated; a:b:c gives one ε per layer)")
-    p.add_argument("--tune-epochs", type=int, default=20, help="most epochs of masked fine-tuning (digits)")
-    p.add_argument("--tune-validation", type=float, default=0.0,
+    p.add_argument("--tune-epochs", type=int, default=300, help="most epochs of masked fine-tuning (digits)")
+    p.add_argument("--tune-validation", type=float, default=0.15,
                    help="share of the training images held out to stop fine-tuning early (0: fixed epochs)")
     p.add_argument("--tune-patience", type=int, default=20, help="epochs without a better held-out loss")
     p.add_argument("--scaling-sizes", default="250x2500,500x5000,1000x10000",

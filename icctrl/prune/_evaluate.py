@@ -126,12 +126,13 @@ PARTS = ("spirals", "digits", "sparse_recovery", "scaling")
 
 
 def evaluate(quick: bool = False, seed: int = 0, parts=PARTS, on_part=None, spiral_epsilon=(0.01, 0.015, 0.02),
-             digits_epsilons=(0.1, 0.15, 0.2, 0.3), scaling_sizes=((250, 2500), (500, 5000), (1000, 10000)),
+             digits_epsilons=(0.1, 0.15, 0.2, 0.3, (0.2, 0.5, 0.0)),
+             scaling_sizes=((250, 2500), (500, 5000), (1000, 10000)),
              scaling_max_iter: int = 1000, digits_tune: dict | None = None) -> dict:
     """Everything docs/prune.md quotes, part by part (`on_part(out)` after each); `quick` makes a smoke run.
     `digits_tune`: `tune_epochs`, `validation` and `patience` of the digits fine-tuning."""
-    tune = dict(digits_tune or {})
-    tune_epochs = tune.pop("tune_epochs", 20)
+    tune = {"validation": 0.15, "patience": 20, **(digits_tune or {})}
+    tune_epochs = tune.pop("tune_epochs", 300)
     opts = {"max_iter": 300 if quick else 3000, "tol": 1e-4}
     out = {"program_certificate": layer_program_certificate().to_dict(), "admm_options": opts}
     for part in parts:
