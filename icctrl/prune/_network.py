@@ -66,13 +66,15 @@ def _assign(lin: nn.Linear, W: torch.Tensor) -> None:
             lin.bias.copy_(W[n].to(lin.bias.dtype))
 
 
-def net_trim(model: nn.Module, X, *, epsilon: float, scheme: str = "cascade", gamma: float = 1.1,
+def net_trim(model: nn.Module, X, *, epsilon, scheme: str = "cascade", gamma: float = 1.1,
              return_report: bool = False, **options):
     """A pruned copy of an nn.Sequential of Linear and ReLU layers, layer by layer with Net-Trim.
 
     `parallel`: each layer keeps the original network's response on the original signal, V = 0 and
     ε = epsilon·‖Y‖. `cascade`: each layer sees the pruned network's own signal X̂, keeps V = W_origᵀX̂ on the
     inactive set, and ε is `gamma` times the original layer's discrepancy on X̂ (epsilon for the first layer).
+    `epsilon` may be one relative ε per layer; in the cascade a later layer then takes the larger of its own ε and
+    `gamma` times the discrepancy, so the original weights stay feasible (a number ε means [ε, 0, …, 0] there).
     Biases sit against a column of ones and are not in the l1 norm. `options` go to `solve_layer`.
     """
     if scheme not in SCHEMES:
@@ -81,6 +83,12 @@ def net_trim(model: nn.Module, X, *, epsilon: float, scheme: str = "cascade", ga
         raise InvalidValueError(f"gamma must be >= 1 (the original layer must stay feasible), got {gamma!r}")
     dtype = options.get("dtype", torch.float64)
     blocks = _blocks(model)
+    per_layer = torch.as_tensor(epsilon, dtype=torch.float64).flatten().tolist()
+    if len(per_layer) == 1:
+        per_layer = per_layer + [epsilon if scheme == "parallel" else 0.0] * (len(blocks) - 1)
+    if len(per_layer) != len(blocks) or not all(e >= 0 for e in per_layer):
+        raise InvalidValueError(f"epsilon must be >= 0, one number or one per Linear layer ({len(blocks)}), "
+                                f"got {epsilon!r}")
     X = torch.as_tensor(X).detach().to(dtype)
     if X.ndim != 2 or X.shape[1] != blocks[0][0].in_features:
         raise ShapeError(f"X must be (samples, {blocks[0][0].in_features}), got {tuple(X.shape)}")
@@ -94,12 +102,12 @@ def net_trim(model: nn.Module, X, *, epsilon: float, scheme: str = "cascade", ga
         Y = torch.relu(pre) if relu else pre
         free = 0 if lin.bias is None else 1
         if scheme == "parallel":
-            eps, V, Xin = epsilon, None, Xa
+            eps, V, Xin = per_layer[k], None, Xa
         else:
             pre_hat = Xh @ W0
             active = Y > 0 if relu else torch.ones_like(Y, dtype=torch.bool)
             disc = float(torch.linalg.norm((pre_hat - Y)[active]) / torch.linalg.norm(Y).clamp_min(1e-12))
-            eps = epsilon if k == 0 else gamma * disc
+            eps = per_layer[k] if k == 0 else max(per_layer[k], gamma * disc)
             V, Xin = (pre_hat if relu else None), Xh
         res = solve_layer(Xin, Y, epsilon=eps, relu=relu, V=V, free_rows=free, **options)
         report.epsilon.append(float(eps))
@@ -142,14 +150,24 @@ def relative_discrepancy(pruned: nn.Module, model: nn.Module, X) -> float:
 
 
 def fine_tune(model: nn.Module, X, y, *, epochs: int = 30, lr: float = 1e-3, batch_size: int = 128,
-              seed: int = 0) -> nn.Module:
-    """A copy retrained with cross-entropy, its zero weights held at zero (the sparsity pattern is kept)."""
+              validation: float = 0.0, patience: int = 20, seed: int = 0) -> nn.Module:
+    """A copy retrained with cross-entropy, its zero weights held at zero (the sparsity pattern is kept).
+
+    With `validation` > 0 that share of (X, y) is held out: training runs up to `epochs` epochs, stops once the
+    held-out loss has not improved for `patience` epochs, and the epoch of the lowest held-out loss is returned."""
+    if not 0 <= validation < 1:
+        raise InvalidValueError(f"validation must be a share in [0, 1), got {validation!r}")
     torch.manual_seed(seed)
     tuned = copy.deepcopy(model)
     lins = [lin for lin, _ in _blocks(tuned)]
     masks = [(lin.weight != 0).to(lin.weight.dtype) for lin in lins]
     X = torch.as_tensor(X).to(lins[0].weight.dtype)
     y = torch.as_tensor(y).long()
+    order = torch.randperm(len(X))
+    n_val = int(round(validation * len(X)))
+    val, tr = order[:n_val], order[n_val:]
+    Xv, yv, X, y = X[val], y[val], X[tr], y[tr]
+    best, best_state, since = float("inf"), None, 0
     opt = torch.optim.Adam(tuned.parameters(), lr=lr)
     for _ in range(epochs):
         for idx in torch.randperm(len(X)).split(batch_size):
@@ -159,4 +177,15 @@ def fine_tune(model: nn.Module, X, y, *, epochs: int = 30, lr: float = 1e-3, bat
             with torch.no_grad():
                 for lin, m in zip(lins, masks):
                     lin.weight.mul_(m)
+        if n_val:
+            with torch.no_grad():
+                loss = float(nn.functional.cross_entropy(tuned(Xv), yv))
+            if loss < best:
+                best, best_state, since = loss, copy.deepcopy(tuned.state_dict()), 0
+            else:
+                since += 1
+                if since >= patience:
+                    break
+    if best_state is not None:
+        tuned.load_state_dict(best_state)
     return tuned

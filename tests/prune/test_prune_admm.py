@@ -83,3 +83,21 @@ def test_bad_input():
     with pytest.raises(InvalidValueError, match="relax"):
         net_trim_layer(X, Y, epsilon=0.1, relax=2.5)
     assert isinstance(net_trim_layer(torch.as_tensor(X), Y, epsilon=0.1), torch.Tensor)
+
+
+def test_penalty_ratio_default_on_an_ill_conditioned_signal():
+    """A hidden-layer-like signal (singular values over four decades): the default ratio meets the cvxpy optimum
+    within the iteration budget that the plain c = 1 splitting does not."""
+    rng = np.random.default_rng(3)
+    P, n, m = 200, 30, 5
+    U, _ = np.linalg.qr(rng.standard_normal((P, n)))
+    Vt, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    X = U @ np.diag(np.logspace(0, -4, n)) @ Vt * 10
+    Y = np.maximum(X @ rng.standard_normal((n, m)), 0)
+    _, obj = net_trim_layer_cvxpy(X, Y, epsilon=0.05)
+    fast = solve_layer(X, Y, epsilon=0.05, max_iter=1500, tol=1e-4)
+    plain = solve_layer(X, Y, epsilon=0.05, max_iter=1500, tol=1e-4, penalty_ratio=1.0)
+    assert fast.converged and abs(float(fast.W.abs().sum()) - obj) <= 1e-3 * obj
+    assert not plain.converged
+    with pytest.raises(InvalidValueError, match="penalty_ratio"):
+        solve_layer(X, Y, epsilon=0.05, penalty_ratio=0.0)

@@ -6,6 +6,7 @@ import torch
 
 from icctrl.errors import InvalidValueError, UnknownNameError
 from icctrl.prune import (
+    fine_tune,
     layer_nonzeros,
     magnitude_prune,
     mlp,
@@ -39,6 +40,36 @@ def test_net_trim_prunes_and_keeps_the_response(trained, scheme):
     mag = magnitude_prune(model, kept)
     assert layer_nonzeros(mag) == kept
     assert relative_discrepancy(mag, model, X) > relative_discrepancy(pruned, model, X)
+
+
+def test_per_layer_epsilon_loosens_only_its_layer(trained):
+    model, X = trained
+    opts = {"max_iter": 400, "tol": 1e-3}
+    _, one = net_trim(model, X, epsilon=0.02, return_report=True, **opts)
+    pruned, per = net_trim(model, X, epsilon=[0.02, 0.2, 0.0], return_report=True, **opts)
+    assert per.epsilon[0] == one.epsilon[0] == 0.02 and per.epsilon[1] == 0.2 > one.epsilon[1]
+    assert per.layers[1].nonzeros < one.layers[1].nonzeros  # the looser middle layer keeps fewer weights
+    assert per.epsilon[2] > 0  # ε = 0 asked, the cascade floor (gamma × discrepancy) keeps the original feasible
+    _, par = net_trim(model, X, epsilon=[0.05, 0.01, 0.01], scheme="parallel", return_report=True, **opts)
+    assert par.epsilon == [0.05, 0.01, 0.01]
+    with pytest.raises(InvalidValueError, match="one per Linear layer"):
+        net_trim(model, X, epsilon=[0.1, 0.1])
+    with pytest.raises(InvalidValueError, match="epsilon"):
+        net_trim(model, X, epsilon=[0.1, -0.1, 0.1])
+
+
+def test_fine_tune_keeps_the_mask_and_stops_on_the_held_out_loss(trained):
+    model, X = trained
+    _, y = spirals(150, seed=0)
+    mag = magnitude_prune(model, [10, 40, 10])
+    stopped = fine_tune(mag, X, y, epochs=500, validation=0.2, patience=3)
+    assert all(bool((b.weight[a.weight == 0] == 0).all()) for a, b in zip(mag[::2], stopped[::2]))
+    loss = torch.nn.functional.cross_entropy
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    with torch.no_grad():
+        assert loss(stopped(Xt), yt) < loss(mag(Xt), yt)
+    with pytest.raises(InvalidValueError, match="validation"):
+        fine_tune(mag, X, y, validation=1.0)
 
 
 def test_network_facts_name_the_convexity_of_the_result(trained):
