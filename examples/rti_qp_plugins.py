@@ -44,7 +44,7 @@ def recorded_qps(steps: int) -> tuple[list, int, int]:
             u, _info = ctrl.step(x)
             x = plant.step(x, u)
             ctrl.prepare()
-    return qps, len(be.z_idx), len(be.o_idx) + len(be.x_bounded)
+    return qps, len(be.z_idx), len(be.o_idx)
 
 
 def main() -> None:

@@ -110,13 +110,14 @@ class RTISolver:
         self.x_idx = np.arange(nv, nv + self.n_dyn)
         self.z_idx = np.setdiff1d(np.arange(self.n_w), self.x_idx)
         self.o_idx = np.arange(self.n_dyn, self.n_g)  # constraint rows other than the dynamics
-        self.x_bounded = self.x_idx[np.isfinite(pb.lbw[self.x_idx]) | np.isfinite(pb.ubw[self.x_idx])]
+        # lifted states are never bounded in w (MPCProblem puts state bounds in constraint rows), so the
+        # condensed QP's rows are the other constraint rows only
+        assert not np.isfinite(pb.lbw[self.x_idx]).any() and not np.isfinite(pb.ubw[self.x_idx]).any()
         if qp == "condensed":
-            h, a = dense(len(self.z_idx), len(self.o_idx) + len(self.x_bounded))
+            h, a = dense(len(self.z_idx), len(self.o_idx))
             self._T0 = np.zeros((self.n_w, len(self.z_idx)))  # δw's free part: z itself
             self._T0[self.z_idx, np.arange(len(self.z_idx))] = 1.0
-            self._lo = np.concatenate([pb.lbg[self.o_idx], pb.lbw[self.x_bounded]])
-            self._hi = np.concatenate([pb.ubg[self.o_idx], pb.ubw[self.x_bounded]])
+            self._lo, self._hi = pb.lbg[self.o_idx], pb.ubg[self.o_idx]
         else:
             h = (ca.sparsify(ca.DM(self._H)).sparsity() if self.hess_constant
                  else ca.Sparsity.dense(self.n_w, self.n_w))
@@ -167,10 +168,9 @@ class RTISolver:
 
     def _condense(self, G, g, Gp, grad, H, Hp, w_bar, p_bar) -> dict:
         """Eliminate the lifted states: δw = T z + t0 + Tp δp from the linearised dynamics rows, then the dense
-        QP in z = (inputs, slacks) with its data affine in δp. The bounded lifted states' rows of the QP are
-        rows of T (unit rows of the constraint matrix, never formed)."""
+        QP in z = (inputs, slacks) with its data affine in δp."""
         pb = self.problem
-        xi, zi, oi, d, xb = self.x_idx, self.z_idx, self.o_idx, self.n_dyn, self.x_bounded
+        xi, zi, oi, d = self.x_idx, self.z_idx, self.o_idx, self.n_dyn
         nz = len(zi)
         T = self._T0.copy()
         t0 = np.zeros(self.n_w)
@@ -180,10 +180,10 @@ class RTISolver:
             rhs = np.linalg.solve(Gd[:, xi], np.hstack([Gd[:, zi], g[:d, None], Gp[:d]]))
             T[xi], t0[xi], Tp[xi] = -rhs[:, :nz], -rhs[:, nz], -rhs[:, nz + 1:]
         Go = G[oi]
-        shift = np.concatenate([g[oi] + Go @ t0, w_bar[xb] + t0[xb]])
+        shift = g[oi] + Go @ t0
         return {"T": T, "t0": t0, "Tp": Tp, "Hqp": (T.T @ H @ T).ravel(order="F"), "q0": T.T @ (grad + H @ t0),
-                "qp": T.T @ (H @ Tp + Hp), "A": np.vstack([Go @ T, T[xb]]).ravel(order="F"),
-                "lba": self._lo - shift, "uba": self._hi - shift, "Sp": np.vstack([Go @ Tp + Gp[oi], Tp[xb]]),
+                "qp": T.T @ (H @ Tp + Hp), "A": (Go @ T).ravel(order="F"),
+                "lba": self._lo - shift, "uba": self._hi - shift, "Sp": Go @ Tp + Gp[oi],
                 "lbz": pb.lbw[zi] - w_bar[zi], "ubz": pb.ubw[zi] - w_bar[zi]}
 
     def feedback(self, p) -> tuple[np.ndarray, bool, str, int, float, float]:
