@@ -44,7 +44,7 @@ def main() -> None:
     ctrl = default_controller("cstr", icctrl.load_default("cstr", args.model).double().eval(), solver="rti",
                               horizon=10, lyapunov=False)
     be, pb, T = ctrl.backend, ctrl.problem, defaultdict(list)
-    parts = [(be.lin, "tangents", "tangents (values, Jacobians)"), (be.lin, "rest", "rest of the linearisation"),
+    parts = [(be.lin, "_derive", "model values and Jacobians (graph)"), (be.lin, "rest", "rest of the linearisation"),
              (be, "_condense", "condensing"), (be.qp, "solve", "QP"), (be, "consistency", "consistency check"),
              (be, "prepare", "prepare phase"), (be, "feedback", "feedback phase"), (be, "solve", "back-end solve"),
              (pb, "parameters", "parameters (per call)"), (ctrl, "extrapolating", "region test"),

@@ -1,12 +1,14 @@
 """Cost of the real-time engine's derivatives: values and Jacobians (x, u) → x_next of N one-period maps in one
 call, evaluated as CasADi MX, SX (expanded), compiled C (generated from MX, cached by digest), torch.func
-(vmap of jacrev on the torch model) and numpy forward-mode tangents read from the model's graph (all N
-Jacobians, or those of a quarter of the intervals as the multi-level RTI default refreshes them: "tangent:m").
-ReLU and softplus variants of the input-convex models side by side."""
+(vmap of jacrev on the torch model), numpy forward-mode tangents read from the model's graph and forward
+differences through the same graph's batched values (all N Jacobians, or those of a quarter of the intervals as
+the multi-level RTI default refreshes them: "tangent:m", "differences:m"). ReLU and softplus variants of the
+input-convex models side by side."""
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import casadi as ca
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 
 from icctrl.mpc._derivatives import Buffered, compiled
 
-MODES = ("mx", "sx", "codegen", "torch.func", "tangent", "tangent:3")
+MODES = ("mx", "sx", "codegen", "torch.func", "tangent", "tangent:3", "differences", "differences:3")
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -74,14 +76,19 @@ def time_derivatives(models: dict, N: int = 10, repeats: int = 30, modes=MODES, 
             row = {"model": label, "note": note, "mode": mode, "N": N}
             t0 = time.perf_counter()
             try:
-                if mode.startswith("tangent"):
+                if mode.startswith(("tangent", "differences")):
                     from icctrl.export import PeriodTangents
+                    from icctrl.mpc._defaults import CSTR_X_SCALE
+                    from icctrl.mpc._linearise import DIFFERENCE_STEP
 
                     tan = PeriodTangents(model, window)
+                    if mode.startswith("differences"):  # the RTI's steps: 1e-6 of x_scale and of the input ranges
+                        step = DIFFERENCE_STEP * np.concatenate([CSTR_X_SCALE, (plant.u_ub - plant.u_lb) / 2])
+                        tan = partial(tan.differences, step=step)
                     setup = time.perf_counter() - t0
                     XU = np.vstack([X, U]).T.copy()
                     m = int(mode.split(":")[1]) if ":" in mode else N
-                    Y, J = tan(XU)
+                    Y, J = tan(XU, N)
                     jac = J.transpose(1, 0, 2).reshape(2, -1).reshape(-1, order="F")
                     diff = max(float(np.abs(Y.reshape(-1) - ref["y"]).max()), float(np.abs(jac - ref["jac"]).max()))
                     row["median_ms"] = _median_ms(lambda tan=tan, m=m, XU=XU: tan(XU, m), repeats)

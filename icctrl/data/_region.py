@@ -87,17 +87,27 @@ class TrainingRegion:
     def contains(self, x) -> np.ndarray:
         """True for states (..., nx) inside the training box and near the training states."""
         x = self._states(x)
-        span = self.x_ub - self.x_lb
-        tol = BOX_MARGIN * np.where(span > 0, span, 1.0)
-        boxed = np.all((x >= self.x_lb - tol) & (x <= self.x_ub + tol), axis=-1)
+        lo, hi = self._boxes["x"]
+        boxed = np.all((x >= lo) & (x <= hi), axis=-1)
+        if not boxed.any():  # nothing to ask the neighbour search
+            return boxed
         return boxed & (self.distance(x) <= self.threshold)
 
     def contains_inputs(self, u) -> np.ndarray:
         """True for inputs (..., nu) inside the (widened) box of the training inputs."""
+        lo, hi = self._boxes["u"]
         u = np.asarray(u, dtype=float)
-        span = self.u_ub - self.u_lb
-        tol = BOX_MARGIN * np.where(span > 0, span, 1.0)
-        return np.all((u >= self.u_lb - tol) & (u <= self.u_ub + tol), axis=-1)
+        return np.all((u >= lo) & (u <= hi), axis=-1)
+
+    @cached_property
+    def _boxes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The training boxes of states and inputs widened by BOX_MARGIN of their spans (once)."""
+        out = {}
+        for key, lb, ub in (("x", self.x_lb, self.x_ub), ("u", self.u_lb, self.u_ub)):
+            span = ub - lb
+            tol = BOX_MARGIN * np.where(span > 0, span, 1.0)
+            out[key] = (lb - tol, ub + tol)
+        return out
 
     # -- storage -----------------------------------------------------------------------------------
     def to_dict(self) -> dict:

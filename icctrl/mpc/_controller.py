@@ -203,10 +203,7 @@ class Controller:
         x_ref = self._check_reference(x_ref)
         d = self._check_disturbance(d)
         if self.offset_free and self._x_last is not None and self._u_last is not None:
-            args = {"i0": self._x_last, "i1": self._u_last}
-            if "i2" in self._period.args:
-                args["i2"] = pb.block(pb.parameters(self._x_last, d=self._d_last), "d")[0]
-            miss = x - self._period(**args)["o0"]
+            miss = x - self._model_step(self._x_last, self._u_last, self._d_last)
             if np.all(np.isfinite(miss)):
                 self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
         u_ref = None if x_ref is None else self.target_input(x_ref, d)
@@ -225,7 +222,7 @@ class Controller:
             usable = bool(np.all(U >= pb.u_lb - 1e-6 * pb.u_half) and np.all(U <= pb.u_ub + 1e-6 * pb.u_half))
         if usable:
             U = np.clip(U, pb.u_lb, pb.u_ub)
-            prediction = np.array(pb.predict_fn(res.v, p)[0])
+            prediction = pb.predictions(res.v, p)
             slacks = pb.slacks(res.v)
             info["slacks"] = slacks
             info["constraint_violation"] = max([float(s.max()) for n, s in slacks.items() if n != "lyapunov"]
@@ -256,6 +253,18 @@ class Controller:
         info["disturbance"] = self._bias.copy()
         self._step_args = (x_ref, d, u_ref)
         return u.copy(), info
+
+    def _model_step(self, x, u, d) -> np.ndarray:
+        """f(x, u, d) of the one-period model (without the bias), reusing the back-end's consistency check
+        when it evaluated the same point."""
+        pb = self.problem
+        d0 = pb.block(pb.parameters(x, d=d), "d")[0] if pb.nd else np.zeros(0)
+        seen = getattr(self.backend, "model_step", None)
+        if seen is not None and np.array_equal(seen[0], x) and np.array_equal(seen[1], u) and \
+                np.array_equal(seen[2], d0):
+            return seen[3]
+        args = {"i0": x, "i1": u, **({"i2": d0} if "i2" in self._period.args else {})}
+        return self._period(**args)["o0"].copy()
 
     def _solve(self, p: np.ndarray, v0: np.ndarray, t_step: float) -> SolveResult:
         """The back-end's answer; an exception or a solve past the step deadline becomes a failed result."""

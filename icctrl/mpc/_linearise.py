@@ -4,17 +4,25 @@ and the objective (its Hessian too where it is not constant).
 - `IntervalLinearisation` (multiple shooting): the model's one-period Jacobians (x, u) → x_next of all N
   intervals in one call, chained with the affine rest of the problem (whose derivatives hold no model). The
   call is CasADi (mapped MX, SX or compiled C) or, for a learned model, batched forward-mode tangents read from
-  its graph ("tangent"), which may refresh only some intervals' Jacobians per call (multi-level iterations).
+  its graph ("tangent") or forward differences through its batched values ("differences"), which may refresh
+  only some intervals' Jacobians per call (multi-level iterations).
 - `GenericLinearisation`: CasADi AD of the whole problem (single-shooting cost models).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import casadi as ca
 import numpy as np
 
 from icctrl.errors import InvalidValueError
 from icctrl.mpc._derivatives import Buffered, evaluator
+
+#: Derivative modes that read the learned model's graph (and so allow multi-level `refresh`).
+GRAPH_MODES = ("tangent", "differences")
+#: Forward-difference step of "differences", relative to each input's scale (x_scale, u_half).
+DIFFERENCE_STEP = 1e-6
 
 
 def _dense(f: ca.Function, *args) -> list[np.ndarray]:
@@ -56,7 +64,7 @@ class IntervalLinearisation:
     part g(w, p, Z), J(w, p). The chain rule ∂g/∂w = ∂g/∂w|_Z + ∂g/∂Z · blockdiag(∂F/∂(x, u)) · ∂(X_prev, U)/∂w
     then needs only the N one-period Jacobians, computed in one call ("derivatives": mx, sx, codegen, tangent).
 
-    refresh (tangent only): how many intervals get new Jacobians per call; None: all (exact). Otherwise the
+    refresh (tangent or differences): how many intervals get new Jacobians per call; None: all (exact). Otherwise the
     first interval and those whose point moved most since their Jacobian was taken (the stored ones follow the
     plan's shift); values, and so the constraint residuals, are always exact.
     """
@@ -86,20 +94,22 @@ class IntervalLinearisation:
                                                xin])
         self.Ew, self.Ep, c0 = _dense(aff, np.zeros(self.nw), np.zeros(self.np))
         self.c0 = c0.reshape(-1)
-        if refresh is not None and (derivatives != "tangent" or not 1 <= int(refresh) <= N):
-            raise InvalidValueError(f"refresh must be None or an interval count in [1, {N}] with "
-                                    f"derivatives='tangent', got {refresh!r} with {derivatives!r}")
+        graph = derivatives in GRAPH_MODES
+        if refresh is not None and (not graph or not 1 <= int(refresh) <= N):
+            raise InvalidValueError(f"refresh must be None or an interval count in [1, {N}] with derivatives "
+                                    f"{' or '.join(map(repr, GRAPH_MODES))}, got {refresh!r} with {derivatives!r}")
         self.refresh = None if refresh is None or int(refresh) == N else int(refresh)
         self.tangents = None
-        if derivatives == "tangent":
+        if graph:
             from icctrl.export import PeriodTangents
 
             model, window = getattr(problem.predictor, "model", None), getattr(problem.predictor, "window", None)
             if model is None or window is None:
-                raise InvalidValueError(f"derivatives='tangent' needs a learned one-period model, not "
+                raise InvalidValueError(f"derivatives={derivatives!r} needs a learned one-period model, not "
                                         f"{problem.predictor.label}")
             self.tangents = PeriodTangents(model, window)
             self.scale = np.concatenate([problem.x_scale, problem.u_half, np.ones(nd)])
+            self.use(derivatives)
             self.points = self.jac = None  # where each interval's stored Jacobian was taken, and it
         else:
             x, u, d = ca.MX.sym("x", nx), ca.MX.sym("u", nu), ca.MX.sym("d", nd)
@@ -134,6 +144,14 @@ class IntervalLinearisation:
             out["Hp"] = a["Hp"].reshape((self.nw, self.np), order="F").copy()
         return out
 
+    def use(self, derivatives: str) -> str:
+        """Switch the graph's Jacobians between "tangent" (exact forward mode) and "differences"."""
+        if derivatives not in GRAPH_MODES or self.tangents is None:
+            raise InvalidValueError(f"cannot switch to derivatives={derivatives!r} on this linearisation")
+        self._derive = (partial(self.tangents.differences, step=DIFFERENCE_STEP * self.scale)
+                        if derivatives == "differences" else self.tangents)
+        return derivatives
+
     def reset(self) -> None:
         """Forget the stored Jacobians: the next call computes all of them (a new episode, after a failure)."""
         if self.tangents is not None:
@@ -143,7 +161,7 @@ class IntervalLinearisation:
         """(y as vec(X_next), [J_0 … J_(N−1)]) by tangents, refreshing `refresh` intervals' Jacobians or all."""
         N, m = self.N, self.refresh
         if m is None or self.jac is None:
-            Y, J = self.tangents(XU)
+            Y, J = self._derive(XU, N)
             self.points, self.jac, self.refreshed = XU.copy(), J, N
         else:
             P, J = self.points, self.jac
@@ -152,7 +170,7 @@ class IntervalLinearisation:
             moved = (np.abs(XU - P) / self.scale).max(axis=1)
             moved[0] = np.inf  # the first interval decides the applied input: always refreshed
             order = np.argsort(-moved, kind="stable")
-            Yo, Jo = self.tangents(XU[order], m)
+            Yo, Jo = self._derive(XU[order], m)
             Y = np.empty((N, self.nx))
             Y[order] = Yo
             sel = order[:m]

@@ -15,6 +15,7 @@ slack blocks are in `MPCProblem.slack_blocks` (name → (start, rows, cols, phys
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import casadi as ca
 import numpy as np
@@ -362,19 +363,36 @@ class MPCProblem:
         N = self.N
         x0 = _vec(x0, self.nx, "state x")
         u_prev = self.u_ref if u_prev is None else _vec(u_prev, self.nu, "previous input u_prev")
-        X_ref = _rows(self.x_ref if x_ref is None else x_ref, N, self.nx, "reference x_ref")
-        U_ref = _rows(self.u_ref if u_ref is None else u_ref, N, self.nu, "reference u_ref")
-        self._check_u_ref(U_ref)
+        nominal = self._nominal_blocks
+        if x_ref is None:
+            X_ref, x_ref0 = nominal["x_ref"], self.x_ref
+        else:
+            X_ref = _rows(x_ref, N, self.nx, "reference x_ref")
+            x_ref0, X_ref = X_ref[0], X_ref.T.reshape(-1)
+        if u_ref is None:
+            U_ref = nominal["u_ref"]
+        else:
+            U_ref = _rows(u_ref, N, self.nu, "reference u_ref")
+            self._check_u_ref(U_ref)
+            U_ref = U_ref.T.reshape(-1)
         bound = 0.0
         if self.lyapunov is not None:
-            e = x0 - X_ref[0]
+            e = x0 - x_ref0
             bound = max(self.lyapunov.decay * float(e @ self.lyapunov.P @ e), self.lyapunov.rho_min)
-        bias = np.zeros(self.nx) if bias is None else _vec(bias, self.nx, "disturbance estimate bias")
+        bias = nominal["bias"] if bias is None else _vec(bias, self.nx, "disturbance estimate bias")
+        D = nominal["d"] if d is None else _rows(d, N, self.nd, "measured disturbance d").T.reshape(-1)
+        # CasADi vec() stacks column-major: the per-step blocks are transposed to match
+        return np.concatenate([x0, u_prev, X_ref, U_ref, [bound], bias, D])
+
+    @cached_property
+    def _nominal_blocks(self) -> dict[str, np.ndarray]:
+        """The parameter blocks of the problem's own references, checked once (flat, column-major)."""
+        U_ref = _rows(self.u_ref, self.N, self.nu, "reference u_ref")
+        self._check_u_ref(U_ref)
         d_nom = getattr(self.predictor, "d_nom", np.zeros(self.nd))
-        D = _rows(d_nom if d is None else d, N, self.nd, "measured disturbance d")
-        # CasADi vec() stacks column-major: transpose the per-step blocks to match
-        return np.concatenate([x0, u_prev, X_ref.T.reshape(-1), U_ref.T.reshape(-1), [bound], bias,
-                               D.T.reshape(-1)])
+        return {"x_ref": _rows(self.x_ref, self.N, self.nx, "reference x_ref").T.reshape(-1),
+                "u_ref": U_ref.T.reshape(-1), "bias": np.zeros(self.nx),
+                "d": _rows(d_nom, self.N, self.nd, "measured disturbance d").T.reshape(-1)}
 
     def block(self, p: np.ndarray, name: str) -> np.ndarray:
         """One named block of a parameter vector, in its shape (per-step blocks as N × n)."""
@@ -407,6 +425,14 @@ class MPCProblem:
             xs = (p[: self.nx] - self.x_ref) / self.x_scale
             out.append(np.tile(xs[:, None], (1, self.N)).reshape(-1))
         return np.concatenate([*out, np.zeros(self.n_slack)])
+
+    def predictions(self, w: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Predictions (N × n_out) of a solution: under multiple shooting the lifted states themselves (no model
+        call), else the prediction function."""
+        if self.n_states:
+            nv = self.N * self.nu
+            return self.x_ref + np.asarray(w)[nv: nv + self.n_states].reshape(self.nx, self.N).T * self.x_scale
+        return np.array(self.predict_fn(w, p)[0])
 
     def inputs(self, v: np.ndarray) -> np.ndarray:
         """Physical inputs (N × nu) from normalised ones."""

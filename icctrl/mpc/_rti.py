@@ -18,10 +18,11 @@ import time
 
 import casadi as ca
 import numpy as np
+from scipy.linalg.lapack import dgesv
 
 from icctrl.errors import InvalidValueError, UnknownNameError
 from icctrl.mpc._derivatives import Buffered
-from icctrl.mpc._linearise import GenericLinearisation, IntervalLinearisation
+from icctrl.mpc._linearise import GRAPH_MODES, GenericLinearisation, IntervalLinearisation
 from icctrl.mpc._predictors import FirstPrinciples
 from icctrl.mpc._qp import QP, QP_FORMS, dense
 
@@ -37,8 +38,9 @@ class RTISolver:
 
     qp: "condensed" (states eliminated, dense QP; default up to N = 20) or "sparse" (all lifted variables).
     qp_solver: a CasADi conic plugin (default "daqp" condensed, "piqp" sparse). derivatives: "mx", "sx",
-    "codegen" or "tangent" (default "sx" for first principles, "tangent" for learned one-period models whose
-    graph it reads, else "mx"). refresh ("rti" with tangents): intervals whose Jacobians are recomputed per
+    "codegen", "tangent" or "differences" (default "sx" for first principles; for learned one-period models whose
+    graph it reads, "differences" where the graph multiplies gates, the faster there, else "tangent"; "sqp-gn"
+    always "tangent", exact; else "mx"). refresh ("rti" on the graph): intervals whose Jacobians are recomputed per
     step (multi-level iterations; default a quarter of them, at least one; N: all, exact; values and residuals
     are always exact). consistency_tol: the largest
     accepted gap, in the problem's scaled state units, between the QP's first predicted state and the model
@@ -78,10 +80,10 @@ class RTISolver:
         # they read (several times faster than the MX VM, docs/benchmarks.md), else MX
         self.derivatives = derivatives or ("sx" if isinstance(pb.predictor, FirstPrinciples) else
                                            "tangent" if learned else "mx")
-        if self.derivatives == "tangent" and not interval:
-            raise InvalidValueError("derivatives='tangent' linearises one-period models under multiple shooting; "
-                                    f"this problem ({pb.predictor.label}, shooting={pb.shooting!r}) has none")
-        if refresh is None and method == "rti" and self.derivatives == "tangent":
+        if self.derivatives in GRAPH_MODES and not interval:
+            raise InvalidValueError(f"derivatives={self.derivatives!r} linearises one-period models under multiple "
+                                    f"shooting; this problem ({pb.predictor.label}, shooting={pb.shooting!r}) has none")
+        if refresh is None and method == "rti" and self.derivatives in GRAPH_MODES:
             refresh = max(1, -(-pb.N // 4))
         if refresh is not None and method != "rti" and refresh != pb.N:
             raise InvalidValueError(f"refresh={refresh!r} (reused Jacobians) is for 'rti' only; {method!r} is the "
@@ -102,6 +104,9 @@ class RTISolver:
                     raise
                 self.derivatives, self.refresh = "mx", None
                 self.lin = IntervalLinearisation(pb, "mx", hessian=not self.hess_constant)
+            if derivatives is None and method == "rti" and self.derivatives == "tangent" and \
+                    self.lin.tangents.products:  # gated models: differences skip the product rule's calls
+                self.derivatives = self.lin.use("differences")
         else:
             self.lin = GenericLinearisation(pb, self.derivatives, hessian=not self.hess_constant)
         self.n_w, self.n_g = int(w.numel()), int(pb.g.numel())
@@ -115,6 +120,7 @@ class RTISolver:
         assert not np.isfinite(pb.lbw[self.x_idx]).any() and not np.isfinite(pb.ubw[self.x_idx]).any()
         if qp == "condensed":
             h, a = dense(len(self.z_idx), len(self.o_idx))
+            self._rhs = np.zeros((self.n_dyn, len(self.z_idx) + 1 + int(p.numel())), order="F")
             self._T0 = np.zeros((self.n_w, len(self.z_idx)))  # δw's free part: z itself
             self._T0[self.z_idx, np.arange(len(self.z_idx))] = 1.0
             self._lo, self._hi = pb.lbg[self.o_idx], pb.ubg[self.o_idx]
@@ -131,6 +137,7 @@ class RTISolver:
     # -- phases ------------------------------------------------------------------------------------
     def reset(self) -> None:
         self._lin: dict | None = None  # the prepared linearisation
+        self.model_step: tuple | None = None  # (x₀, u₀, d₀, f(x₀, u₀, d₀)) of the last consistency check
         self._cold = True
         self.qp.reset()
         self.lin.reset()
@@ -176,8 +183,11 @@ class RTISolver:
         t0 = np.zeros(self.n_w)
         Tp = np.zeros((self.n_w, len(p_bar)))
         if d:
-            Gd = G[:d]
-            rhs = np.linalg.solve(Gd[:, xi], np.hstack([Gd[:, zi], g[:d, None], Gp[:d]]))
+            Gd, B = G[:d], self._rhs
+            B[:, :nz], B[:, nz], B[:, nz + 1:] = Gd[:, zi], g[:d], Gp[:d]
+            _, _, rhs, info = dgesv(Gd[:, xi], B)  # LAPACK directly: numpy's solve costs twice as much here
+            if info != 0:
+                raise np.linalg.LinAlgError(f"linearised dynamics are singular in the lifted states (dgesv {info})")
             T[xi], t0[xi], Tp[xi] = -rhs[:, :nz], -rhs[:, nz], -rhs[:, nz + 1:]
         Go = G[oi]
         shift = g[oi] + Go @ t0
@@ -215,8 +225,9 @@ class RTISolver:
         else:
             x1 = np.array(pb.predict_fn(w, p)[0])[0]
         args = {"i0": x0, "i1": u0, **({"i2": d0} if "i2" in self._period.args else {})}
-        true = self._period(**args)["o0"] + bias
-        return float(np.max(np.abs(true - x1) / pb.x_scale))
+        f = self._period(**args)["o0"].copy()
+        self.model_step = (x0.copy(), u0, np.asarray(d0, float).reshape(-1), f)  # the point and f(x₀, u₀, d₀)
+        return float(np.max(np.abs(f + bias - x1) / pb.x_scale))
 
     # -- the back-end interface of Controller ------------------------------------------------------
     def solve(self, p, w0):

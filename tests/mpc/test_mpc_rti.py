@@ -49,6 +49,9 @@ def test_interval_linearisation_equals_ad_of_the_whole_problem(which, request):
         tg = IntervalLinearisation(pb, "tangent", hessian=False)(w, p)
         for key in ("g", "G", "Gp"):
             np.testing.assert_allclose(tg[key], a[key], rtol=1e-9, atol=1e-10, err_msg=key)
+        fd = IntervalLinearisation(pb, "differences", hessian=False)(w, p)  # forward differences, same graph
+        np.testing.assert_array_equal(fd["g"], tg["g"])
+        assert np.abs(fd["G"] - a["G"]).max() < 1e-6 * np.abs(a["G"]).max()
 
 
 def test_multi_level_refresh_keeps_values_exact_and_reuses_shifted_jacobians(iclstm_problem):
@@ -180,7 +183,9 @@ def test_codegen_derivatives_are_compiled_once_and_cached(tmp_path, monkeypatch,
 def test_learned_state_models_default_to_rti():
     ctrl = default_controller("cstr", "iclstm", horizon=3, lyapunov=False)
     assert ctrl.solver_name == "rti" and isinstance(ctrl.backend, RTISolver)
-    assert ctrl.backend.derivatives == "tangent"
+    assert ctrl.backend.derivatives == "differences"  # a gated model: differences skip the product rule
+    assert default_controller("cstr", "iclrnn", horizon=3, lyapunov=False).backend.derivatives == "tangent"
+    assert default_controller("cstr", "iclstm", solver="sqp-gn", horizon=3).backend.derivatives == "tangent"
     assert default_controller("cstr", "iclstm", solver="ipopt", horizon=3).solver_name == "ipopt"
     u, info = ctrl.step(X0)
     assert info["success"] and {"prepare_time", "feedback_time"} <= set(info)
@@ -203,3 +208,35 @@ def test_interval_linearisation_with_measured_disturbances():
         np.testing.assert_allclose(b[key], a[key], rtol=1e-8, atol=1e-9 * np.abs(a[key]).max(), err_msg=key)
     d_cols = slice(*[pb.layout["d"][0] + k for k in (0, 6)])
     assert np.abs(b["Gp"][:, d_cols]).max() > 0  # the disturbances do move the dynamics rows
+
+
+def test_step_reuses_the_consistency_evaluation_and_reads_lifted_predictions():
+    """The offset-free update takes f(x, u) from the back-end's consistency check when it saw that point, and
+    the predictions of a multiple-shooting solution are its lifted states: both equal the direct model calls."""
+    ctrl = default_controller("cstr", "iclstm", horizon=4, lyapunov=False)
+    pb = ctrl.problem
+    u, info = ctrl.step(X0)
+    assert info["success"]
+    x0, u0, _, f = ctrl.backend.model_step
+    np.testing.assert_array_equal(x0, X0)
+    np.testing.assert_array_equal(u0, u)
+    direct = np.array(pb.period_fn(X0, u)).ravel()
+    np.testing.assert_allclose(f, direct, rtol=1e-12)
+    np.testing.assert_allclose(ctrl._model_step(X0, u, None), direct, rtol=1e-12)
+    other = u + [0.1, 0.0]  # a point the check did not see: the model is called
+    np.testing.assert_allclose(ctrl._model_step(X0, other, None), np.array(pb.period_fn(X0, other)).ravel(),
+                               rtol=1e-12)
+    p = pb.parameters(X0, u)
+    np.testing.assert_allclose(pb.predictions(ctrl._v, p), np.array(pb.predict_fn(ctrl._v, p)[0]), rtol=1e-12)
+    np.testing.assert_allclose(info["prediction"], np.array(pb.predict_fn(ctrl._v, pb.parameters(X0))[0]),
+                               rtol=1e-12)
+
+
+def test_parameters_with_and_without_explicit_nominal_blocks_agree(iclstm_problem):
+    pb = iclstm_problem
+    x = PLANT.x_ss + [0.2, 5.0]
+    a = pb.parameters(x, PLANT.u_ss)
+    b = pb.parameters(x, PLANT.u_ss, x_ref=pb.x_ref, d=pb.predictor.d_nom, u_ref=pb.u_ref, bias=np.zeros(pb.nx))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(InvalidValueError, match="u_ref"):
+        pb.parameters(x, u_ref=pb.u_ub + 1.0)
