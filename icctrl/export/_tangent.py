@@ -18,6 +18,7 @@ from functools import partial
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from icctrl.convexity import GraphError, capture, interpret
 from icctrl.convexity._read import label
@@ -185,6 +186,11 @@ def _act(f, v: np.ndarray, d: np.ndarray, first: tuple) -> list[tuple]:
     Jacobians) in d."""
     if f.name == "relu":  # the op table's relu, without its temporaries: h = max(v, 0), h' = [v > 0]
         return ([(np.greater, (v[first], 0.0, d))] if d.size else []) + [(partial(np.maximum, out=v), (v, 0.0))]
+    if f.name in ("tanh", "sigmoid"):  # in place, the derivative from the value: 1 − h², h·(1 − h)
+        h = v[first]
+        if f.name == "tanh":
+            return [(np.tanh, (v, v))] + ([(np.multiply, (h, h, d)), (np.subtract, (1.0, d, d))] if d.size else [])
+        return [(expit, (v, v))] + ([(np.subtract, (1.0, h, d)), (np.multiply, (d, h, d))] if d.size else [])
     if not d.size:  # values only
         return [(lambda: np.copyto(v, f.tangent(v)[0]), ())]
 
