@@ -99,6 +99,20 @@ class TrainingRegion:
         u = np.asarray(u, dtype=float)
         return np.all((u >= lo) & (u <= hi), axis=-1)
 
+    def covers(self, states, inputs=None) -> bool:
+        """Whether all states (n × nx) and inputs (m × nu) lie in the region: `contains` and `contains_inputs`
+        in one pass, the neighbour search only once the boxes hold (the per-step test of a controller)."""
+        x = self._states(states).reshape(-1, self.nx)
+        lo, hi = self._boxes["x"]
+        if not ((x >= lo) & (x <= hi)).all():
+            return False
+        if inputs is not None:
+            ulo, uhi = self._boxes["u"]
+            u = np.asarray(inputs, dtype=float)
+            if not ((u >= ulo) & (u <= uhi)).all():
+                return False
+        return bool((_knn(self._tree, (x - self.mean) / self.std, self.k) <= self.threshold).all())
+
     @cached_property
     def _boxes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The training boxes of states and inputs widened by BOX_MARGIN of their spans (once)."""

@@ -185,10 +185,7 @@ class Controller:
         states = np.asarray(x, float)[None, :]
         if prediction is not None and self.problem.predictor.kind == "state":  # one neighbour query for all
             states = np.vstack([states, np.asarray(prediction, float).reshape(-1, self.problem.nx)])
-        out = not bool(np.all(self.region.contains(states)))
-        if plan is not None:
-            out = out or not bool(np.all(self.region.contains_inputs(plan)))
-        return out
+        return not self.region.covers(states, plan)
 
     def step(self, x, *, x_ref=None, d=None, u_prev=None) -> tuple[np.ndarray, dict]:
         """Solve for the current state; returns the input to apply and what happened.

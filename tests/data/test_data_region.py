@@ -50,3 +50,15 @@ def test_round_trip_and_bad_input(data):
         TrainingRegion.from_dict({"x_lb": [0.0]})
     with pytest.raises(DataError, match="distinct states"):
         TrainingRegion.fit(np.zeros((3, 2)), np.zeros((3, 2)))
+
+
+def test_covers_is_contains_and_contains_inputs_together(data):
+    ds, region = data
+    X, _ = ds.arrays("test", scaled=False)
+    feats = X.reshape(-1, X.shape[-1])
+    states, inputs = feats[:40, :2], feats[:40, 2:4]
+    assert region.covers(states, inputs) and region.contains(states).all()
+    corner = np.array([[region.x_lb[0], region.x_lb[1]]])  # in the box, flagged by the neighbour test
+    assert not region.covers(np.vstack([states, corner]), inputs)
+    assert not region.covers(states, np.vstack([inputs, region.u_ub + 10 * (region.u_ub - region.u_lb)]))
+    assert not region.covers(_outside_sweep(5))
