@@ -58,7 +58,7 @@ def time_derivatives(models: dict, N: int = 10, repeats: int = 30, modes=MODES, 
                      folder=None) -> list[dict]:
     """models: label -> (torch model in float64, window, note). One row per model and mode: median ms of one
     mapped evaluation, set-up seconds (expansion or compilation into `folder`, default the user cache), and
-    the largest difference from MX."""
+    the largest difference from MX (absolute, and relative to the largest MX value or derivative)."""
     from icctrl.mpc import OneStepModel
     from plants import CSTR
 
@@ -108,7 +108,8 @@ def time_derivatives(models: dict, N: int = 10, repeats: int = 30, modes=MODES, 
                     out = call(x=X, u=U)
                     diff = max(float(np.abs(out[k] - ref[k]).max()) for k in ref)
                     row["median_ms"] = _median_ms(lambda call=call: call(x=X, u=U), repeats)
-                row.update(setup_s=setup, max_abs_diff_vs_mx=diff)
+                scale = max(float(np.abs(ref[k]).max()) for k in ref)
+                row.update(setup_s=setup, max_abs_diff_vs_mx=diff, max_rel_diff_vs_mx=diff / scale)
             except Exception as exc:  # noqa: BLE001 - a mode that cannot run is reported, the others go on
                 row.update(median_ms=None, setup_s=None, error=f"{type(exc).__name__}: {exc}"[:300])
             rows.append(row)
