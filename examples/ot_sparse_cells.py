@@ -8,11 +8,11 @@ and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 200 --dim 200 \\
         --big 10 [--set gauss]
 `adaptive`: λ adapted (`target_dim=100`, the dimension budget; the controller's defaults) for each penalty,
-from `--lam0` (default 1); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
-`--iters` as the only setting, on `--set uniform` (the construction above at `--dim`, `--big`) or `--set gauss`
-(`gauss_sparse_pair`: N(0, I) source, `--big` coordinates shifted by ±U(2, 10), the others by N(0, 0.15²)).
-Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of
-the 100 true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
+from `--lam0` (default 1); `sweep`: fixed λ values (`target_dim=None`); `bare`: the bare call
+`SparseW2Dual(d).fit(x, y)` with `--iters` as the only setting, on `--set uniform` (the construction above at
+`--dim`, `--big`) or `--set gauss` (`gauss_sparse_pair`: N(0, I) source, `--big` coordinates shifted by
+±U(2, 10), the others by N(0, 0.15²)). Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and
+recall of the true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
 10 f steps, with the controller's events) and the wall time.
 """
 
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 1.0, 10.0, 100.0, 1000.0])
     ap.add_argument("--lam0", type=float, default=1.0, help="starting λ of the adaptive study")
     ap.add_argument("--warmup", type=int, default=0, help="f steps before λ adapts (adaptive study)")
+    ap.add_argument("--gamma", type=float, default=SETTINGS["gamma"], help="STVS scale γ (data units)")
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--dim", type=int, default=2000, help="dimension of the pair (2000 in the study)")
     ap.add_argument("--big", type=int, default=100, help="coordinates with a large shift (the budget)")
@@ -112,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     for penalty in args.penalties:
         if args.study == "adaptive":
             runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=args.lam0, target_dim=args.big,
-                            warmup=args.warmup)]
+                            warmup=args.warmup, gamma=args.gamma)]
         else:
-            runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam)) for lam in args.lams]
+            runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam, gamma=args.gamma,
+                                            target_dim=None)) for lam in args.lams]
         result["runs"].extend(runs)
         write_json(args.json, result)
     if args.baseline:
-        result["runs"].append(dict(baseline=True, **run_one(x, y, big_idx, shift, "l0", args.iters, lam=1e-9)))
+        base = run_one(x, y, big_idx, shift, "l0", args.iters, lam=1e-9, target_dim=None)
+        result["runs"].append(dict(baseline=True, **base))
         write_json(args.json, result)
     return 0
 

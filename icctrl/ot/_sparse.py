@@ -59,7 +59,7 @@ class SparseW2Dual(W2Dual):
 
     Bare call (`target_dim`, `epsilon`, `gamma`, `threshold` = "auto"): `moved_coordinates` reads from the
     marginals which coordinates move; on a sparse pair λ is adapted toward a budget of that many coordinates,
-    with ε = γ = τ/2 and the count threshold τ/20 (τ its cut between moved and still coordinates); on a dense
+    with ε = τ/2, γ = τ/8 and the count threshold τ/20 (τ its cut between moved and still coordinates); on a dense
     pair (and `potential`, `init`, `quadratic`, `quadratic_g` left unset) the fit is W2Dual's bare call, λ = 0.
     Roles: the source P sits on g's side, so the penalised map ∇g is the forward map P→Q (`transport`), and
     ∇f is the inverse. τ is `penalty` ("l0" smoothed with `epsilon`, "l1", or "stvs" with `gamma`), applied to
@@ -142,7 +142,7 @@ class SparseW2Dual(W2Dual):
         self.moved_ = moved_coordinates(x, y)
         tau = self.moved_["tau"]
         pick = lambda v, auto: auto if v == "auto" else v  # noqa: E731
-        self.epsilon_, self.gamma_ = pick(self.epsilon, tau / 2), pick(self.gamma, tau / 2)
+        self.epsilon_, self.gamma_ = pick(self.epsilon, tau / 2), pick(self.gamma, tau / 8)
         self.threshold_ = pick(self.threshold, tau / 20)
         dense = self.target_dim == "auto" and not self.moved_["sparse"]
         k = self.moved_["moved"].size
