@@ -151,8 +151,8 @@ class SparseW2Dual(W2Dual):
         self._set_architecture(plain=dense and self._plain_ok)
         self.lam_ = 0.0 if dense else self.lam
         ctl_args = dict(self._ctl_args)
-        if self.target_dim == "auto" and not dense:  # the budget has slack: cool once the count reaches k
-            ctl_args["near"] = k / self.target_dim_
+        if self.target_dim == "auto" and not dense:  # the budget has slack: cool once the count reaches 0.8k
+            ctl_args["near"] = 0.8 * k / self.target_dim_
         self.lambda_ = AdaptiveLambda(self.lam, self.target_dim_, **ctl_args) if self.target_dim_ else None
         self._dims: list[float] = []
         self._under: tuple[float, dict, dict] | None = None  # (λ, f and g weights) at the last check under target
