@@ -1,7 +1,7 @@
 """Evaluation grid of icctrl.ot with the bare calls: Gaussian pairs, the W2 benchmark, the sparse study.
 
     python examples/ot_benchmark.py --json icctrl-out/ot/w2bench.json --tasks w2bench [--dims 2 4 8 16 32 64]
-        [--methods w2dual monge] [--iters N] [--threads 1] [--device auto] [--settings '{"lr": 0.003}']
+        [--methods w2dual monge sparse] [--iters N] [--threads 1] [--device auto] [--settings '{"lr": 0.003}']
     python examples/ot_benchmark.py --json icctrl-out/ot/w2bench_gpu.json --tasks w2bench --dims 128 256 \\
         --device cuda      # the GPU part of the protocol (d = 256 needs its files, absent from the data snapshot)
 
@@ -31,6 +31,8 @@ from icctrl.errors import DataError
 PUBLISHED = {"W2": {2: 0.1, 16: 3.3, 64: 7.2}, "MM:R": {2: 0.1, 16: 1.9, 64: 4.5},
              "linear": {2: 14.1, 16: 41.6, 64: 63.9}}
 N_TRAIN, N_TEST = 20000, 2**14
+#: the bare calls compared (`sparse`: SparseW2Dual, which on a dense pair reads no sparsity and fits as W2Dual)
+METHODS = {"w2dual": O.W2Dual, "monge": O.MongeGapMap, "sparse": O.SparseW2Dual}
 
 
 def score(x_test, y_test, fwd, inv=None) -> dict:
@@ -55,8 +57,7 @@ def run_pair(task: str, d: int, sample_p, true_map, methods, iters, device, samp
     records = [{"task": task, "d": d, "method": "linear", "wall_s": 0.0,
                 **score(x_test, y_test, lambda z: z @ a + b, lambda z: (z - b) @ ainv)}]
     for method in methods:
-        cls = {"w2dual": O.W2Dual, "monge": O.MongeGapMap}[method]
-        model = cls(d, device=device, verbose=False, **(settings or {}))
+        model = METHODS[method](d, device=device, verbose=False, **(settings or {}))
         t0 = time.perf_counter()
         try:
             model.fit(x, y, iters=iters)
@@ -68,7 +69,10 @@ def run_pair(task: str, d: int, sample_p, true_map, methods, iters, device, samp
         rec = {"task": task, "d": d, "method": method, "wall_s": round(wall, 1), "device": str(model.device),
                "iters": model.iters_, "budget": iters or O.auto_budget(d), "stop": model.stop_reason_,
                **score(x_test, y_test, model.transport, getattr(model, "inverse", None))}
-        if method == "w2dual":
+        if method == "sparse":
+            rec.update(read_sparse=model.moved_["sparse"], moved=int(model.moved_["moved"].size),
+                       final_lambda=model.lam_)
+        if method != "monge":
             rec["certified_convex"] = bool(model.certificates["f"].convex and model.certificates["g"].convex)
             rec["strong_convexity"] = list(model.quadratic_)
         records.append(rec)
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--tasks", nargs="+", default=["gaussian", "w2bench"], choices=["gaussian", "w2bench"])
     ap.add_argument("--dims", nargs="+", type=int, default=[2, 4, 8, 16, 32, 64])
-    ap.add_argument("--methods", nargs="+", default=["w2dual"], choices=["w2dual", "monge"])
+    ap.add_argument("--methods", nargs="+", default=["w2dual"], choices=list(METHODS))
     ap.add_argument("--iters", type=int, default=None, help="cap on outer iterations (default: auto budget)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -6,11 +6,13 @@ and by U(0, 1) on the 1900 others (`sparse_pair` in `ot_benchmark.py`). The true
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_sweep.json --study sweep --penalties l0 \\
         --lams 0.1 1 10 100 1000
     python examples/ot_sparse_cells.py --json icctrl-out/ot/sparse_bare.json --study bare --iters 200 --dim 200 \\
-        --big 10
+        --big 10 [--set gauss]
 `adaptive`: λ adapted (`target_dim=100`, the dimension budget; the controller's defaults) for each penalty,
-from `--lam0` (default 1); `sweep`: fixed λ values; `bare`: the bare call `SparseW2Dual(2000).fit(x, y)` with
-`--iters` as the only setting. Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and recall of
-the 100 true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
+from `--lam0` (default 1); `sweep`: fixed λ values (`target_dim=None`); `bare`: the bare call
+`SparseW2Dual(d).fit(x, y)` with `--iters` as the only setting, on `--set uniform` (the construction above at
+`--dim`, `--big`) or `--set gauss` (`gauss_sparse_pair`: N(0, I) source, `--big` coordinates shifted by
+±U(2, 10), the others by N(0, 0.15²)). Reported: displaced coordinates per sample (|Δᵢ| > 0.1), precision and
+recall of the true coordinates, the displacement error 100·E‖Δ̂ − Δ*‖²/‖Δ*‖², the final λ, the λ trajectory (every
 10 f steps, with the controller's events) and the wall time.
 """
 
@@ -34,6 +36,18 @@ THRESHOLD = 0.1
 #: settings of the study (the penalty's ε / γ between the shifts to suppress, < 1, and those to keep, up to 100)
 SETTINGS = dict(epsilon=1.0, gamma=1.0, threshold=THRESHOLD, hidden=64, layers=2, lr=1e-2,
                 inner_iters=3, batch_size=128, pretrain_iters=50, verbose=False)
+
+
+def gauss_sparse_pair(n: int = 2000, dim: int = 500, big: int = 25, seed: int = 0):
+    """Source N(0, I); target = fresh N(0, I) draws + a shift of ±U(2, 10) on `big` coordinates and N(0, 0.15²)
+    on the others (other shapes and scales than `sparse_pair`). Returns x, y, the big indices and the shift."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    big_idx = np.sort(rng.permutation(dim)[:big])
+    shift = rng.normal(0, 0.15, size=dim)
+    shift[big_idx] = rng.choice([-1.0, 1.0], size=big) * rng.uniform(2, 10, size=big)
+    y = (rng.standard_normal((n, dim)) + shift).astype(np.float32)
+    return x, y, big_idx, shift.astype(np.float32)
 
 
 def trajectory(model, every: int = 10) -> dict:
@@ -62,7 +76,10 @@ def run_one(x, y, big_idx, shift, penalty: str, iters: int, **extra) -> dict:
            "dims_mean": float(dims.mean()), "dims_p75": float(np.percentile(dims, 75)),
            "precision": rec["precision"], "recall": rec["recall"], "found": rec["found"],
            "displacement_error_pct": err, "final_lambda": model.lam_, "stop": model.stop_reason_,
-           "restored": model.restored_, "trajectory": trajectory(model)}
+           "restored": model.restored_, "budget_met": model.budget_met_,
+           "resolved": {"target_dim": model.target_dim_, "epsilon": model.epsilon_, "threshold": model.threshold_,
+                        "moved_read": int(model.moved_["moved"].size), "tau": model.moved_["tau"]},
+           "trajectory": trajectory(model)}
     print(f"{penalty} {extra}: precision {rec['precision']:.2f} recall {rec['recall']:.2f} dims "
           f"{dims.mean():.0f} error {err:.1f} % λ {model.lam_:.3g} ({wall:.0f} s)", flush=True)
     return out
@@ -76,15 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lams", nargs="+", type=float, default=[0.1, 1.0, 10.0, 100.0, 1000.0])
     ap.add_argument("--lam0", type=float, default=1.0, help="starting λ of the adaptive study")
     ap.add_argument("--warmup", type=int, default=0, help="f steps before λ adapts (adaptive study)")
+    ap.add_argument("--gamma", type=float, default=SETTINGS["gamma"], help="STVS scale γ (data units)")
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--dim", type=int, default=2000, help="dimension of the pair (2000 in the study)")
     ap.add_argument("--big", type=int, default=100, help="coordinates with a large shift (the budget)")
+    ap.add_argument("--set", default="uniform", choices=["uniform", "gauss"], help="the pair of the bare study")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--baseline", action="store_true", help="also fit the same dual without penalty (λ = 1e-9)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    x, y, big_idx, shift = sparse_pair(dim=args.dim, big=args.big)
-    result = {"study": args.study, "n": x.shape[0], "dim": x.shape[1], "true_support": len(big_idx),
+    make = gauss_sparse_pair if args.set == "gauss" else sparse_pair
+    x, y, big_idx, shift = make(dim=args.dim, big=args.big)
+    result = {"study": args.study, "set": args.set, "n": x.shape[0], "dim": x.shape[1], "true_support": len(big_idx),
               "threshold": THRESHOLD, "runs": []}
     if args.study == "bare":
         result["runs"].append(run_one(x, y, big_idx, shift, None, args.iters))
@@ -93,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     for penalty in args.penalties:
         if args.study == "adaptive":
             runs = [run_one(x, y, big_idx, shift, penalty, args.iters, lam=args.lam0, target_dim=args.big,
-                            warmup=args.warmup)]
+                            warmup=args.warmup, gamma=args.gamma)]
         else:
-            runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam)) for lam in args.lams]
+            runs = [dict(lam=lam, **run_one(x, y, big_idx, shift, penalty, args.iters, lam=lam, gamma=args.gamma,
+                                            target_dim=None)) for lam in args.lams]
         result["runs"].extend(runs)
         write_json(args.json, result)
     if args.baseline:
-        result["runs"].append(dict(baseline=True, **run_one(x, y, big_idx, shift, "l0", args.iters, lam=1e-9)))
+        base = run_one(x, y, big_idx, shift, "l0", args.iters, lam=1e-9, target_dim=None)
+        result["runs"].append(dict(baseline=True, **base))
         write_json(args.json, result)
     return 0
 

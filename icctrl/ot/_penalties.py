@@ -54,12 +54,18 @@ class AdaptiveLambda:
     while the dimensionality is within the budget's upper band (≥ `near`·target), so a λ that holds the map far
     under its budget keeps being lowered at full temperature: the dimensionality tracks the budget from below.
     If λ_best itself no longer keeps the dimensionality under target (the map keeps training), grow again.
+    λ never grows past `lam_max`; a check over target with λ already there sets `capped` (the budget cannot be
+    reached with this penalty: the caller stops and says so instead of growing λ without bound).
     """
 
     def __init__(self, lam: float, target: float, *, growth: float = 2.0, check_every: int = 25,
                  window: int = 25, temperature: float = 1.0, cooling: float = 0.9, warmup: int = 0,
-                 near: float = 0.9, seed: int = 0):
+                 near: float = 0.9, lam_max: float = 1e6, seed: int = 0):
         self.lam = check_positive("lam", lam)
+        self.lam_max = check_positive("lam_max", lam_max)
+        if self.lam > self.lam_max:
+            raise InvalidValueError(f"lam={lam} exceeds lam_max={lam_max}")
+        self.capped = False
         self.target = check_positive("target", target)
         self.growth = check_positive("growth", growth)
         if self.growth <= 1:
@@ -109,7 +115,7 @@ class AdaptiveLambda:
                 self.phase, self.best = "anneal", self.lam
                 self._propose(run)
             else:
-                self._set(self.lam * self.growth, "grow", run)
+                self._grow(self.lam, run)
         elif self._proposal:
             if under:
                 self.best, self.accepted = self.lam, self.accepted + 1
@@ -123,8 +129,15 @@ class AdaptiveLambda:
             self._propose(run)
         else:  # λ_best no longer keeps the map under target
             self.phase = "grow"
-            self._set(self.best * self.growth, "grow", run)
+            self._grow(self.best, run)
         return self.lam
+
+    def _grow(self, lam: float, run: float) -> None:
+        if lam >= self.lam_max:  # already at the cap and still over target
+            self.capped = True
+            self._set(self.lam_max, "capped", run)
+        else:
+            self._set(min(lam * self.growth, self.lam_max), "grow", run)
 
     def _propose(self, run: float) -> None:
         self._proposal = True

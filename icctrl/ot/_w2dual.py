@@ -132,6 +132,9 @@ class W2Dual(NeuralOTBase):
     def _after_outer(self, it: int) -> None:
         """Hook run after each f step."""
 
+    def _after_g_step(self, opt_g: torch.optim.Optimizer) -> None:
+        """Hook run after each Adam step of g (a proximal step, in the sparse subclass)."""
+
     def _done(self, it: int) -> str | None:
         """Hook: a reason to stop after f step `it` (none for the plain dual, which stops on its held-out W2²)."""
         return None
@@ -215,6 +218,7 @@ class W2Dual(NeuralOTBase):
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 opt_g.step()
+                self._after_g_step(opt_g)
             xp, yq = self._batch(p_data), self._batch(q_data)
             gy = self._conjugate(yq, potential_grad(self.g, yq).detach())
             fx, fgy = self.f(xp).squeeze(1), self.f(gy).squeeze(1)

@@ -6,6 +6,7 @@ import torch
 
 import icctrl.ot as O
 from icctrl.errors import InvalidValueError, ShapeError, UnknownNameError
+from icctrl.ot._w2dual import potential_grad
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ _SMALL = dict(epsilon=0.05, threshold=0.1, hidden=32, lr=1e-2, inner_iters=3, ba
 
 def test_sparse_dual_moves_few_coordinates(shifted_uniform):
     x, y = shifted_uniform
-    m = O.SparseW2Dual(6, "l0", lam=0.01, **_SMALL).fit(x, y, iters=60)
+    m = O.SparseW2Dual(6, "l0", lam=0.01, target_dim=None, **_SMALL).fit(x, y, iters=60)
     moved = np.abs(m.transport(x[:500]) - x[:500]).mean(0)
     assert moved[0] > 0.8 and moved[1:].max() < 0.25  # 60 iterations: on the way to the shift of 3
     assert m.certificates["f"].convex and m.certificates["g"].convex
@@ -128,22 +129,79 @@ def sparse_shift():
 
 def test_sparse_dual_starts_at_the_mean_shift(sparse_shift):
     x, y, shift = sparse_shift
-    m = O.SparseW2Dual(20, "l0", lam=1e-6, **_SMALL).fit(x, y, iters=1)
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, target_dim=None, **_SMALL).fit(x, y, iters=1)
     assert np.abs((m.transport(x[:200]) - x[:200]).mean(0) - shift).max() < 0.15
-    m = O.SparseW2Dual(20, "l0", lam=1e-6, shift_start=False, **_SMALL).fit(x, y, iters=1)
+    m = O.SparseW2Dual(20, "l0", lam=1e-6, target_dim=None, shift_start=False, **_SMALL).fit(x, y, iters=1)
     assert np.abs(m.transport(x[:200]) - x[:200]).mean(0).max() < 1.0  # from the identity: still far from 9
 
 
 def test_sparse_dual_adaptive_lambda_recovers_the_support_at_the_budget(sparse_shift):
     x, y, shift = sparse_shift
-    kw = dict(_SMALL, epsilon=1.0, check_every=5)
+    kw = dict(_SMALL, epsilon=1.0, check_every=5, layers=3)
     m = O.SparseW2Dual(20, "l0", lam=1e-3, target_dim=2, **kw).fit(x, y, iters=60)
     rec = O.support_recovery(x[:500], m.transport(x[:500]), [3, 11], threshold=0.1)
     assert rec["precision"] == 1.0 and rec["recall"] == 1.0
     events = [e for e, _, _ in m.lambda_.history]
     assert events[0] == "grow" and "propose" in events and m.lambda_.phase == "anneal" and m.lam_ > 1e-3
-    weak = O.SparseW2Dual(20, "l0", lam=1e-3, **kw).fit(x, y, iters=40)  # the same fit with a λ too weak
+    weak = O.SparseW2Dual(20, "l0", lam=1e-3, target_dim=None, **kw).fit(x, y, iters=40)  # a λ too weak, fixed
     assert O.support_recovery(x[:500], weak.transport(x[:500]), [3, 11], threshold=0.1)["precision"] < 0.5
+
+
+@pytest.fixture(scope="module")
+def three_of_thirty():
+    """R^30, U[0,1) source: coordinates 4, 17, 25 shifted by 12, 30, 55, the other 27 by U(0, 1) (to suppress)."""
+    rng = np.random.default_rng(5)
+    shift = rng.uniform(0, 1, size=30)
+    shift[[4, 17, 25]] = [12.0, 30.0, 55.0]
+    x = rng.uniform(size=(2000, 30)).astype(np.float32)
+    return x, (rng.uniform(size=(2000, 30)) + shift).astype(np.float32), shift
+
+
+def test_sparse_bare_call_is_sparse(three_of_thirty):
+    x, y, shift = three_of_thirty
+    m = O.SparseW2Dual(30, verbose=False, device="cpu").fit(x, y, iters=150)  # the bare call, budget capped
+    rec = O.support_recovery(x[:500], m.transport(x[:500]), [4, 17, 25], threshold=0.1)
+    assert m.moved_["moved"].tolist() == [4, 17, 25] and m.lambda_ is not None and m.budget_met_
+    assert rec["precision"] == 1.0 and rec["recall"] == 1.0
+    kept = (m.transport(x[:500]) - x[:500]).mean(0)[[4, 17, 25]]
+    assert np.all(np.abs(kept / shift[[4, 17, 25]] - 1) < 0.15)  # 150 steps: within 5–9 % of the shifts
+    # without the penalty the same estimator keeps the 27 small shifts: the bare call's sparsity is the penalty's
+    dense = O.SparseW2Dual(30, lam=1e-9, target_dim=None, verbose=False, device="cpu").fit(x, y, iters=40)
+    assert O.support_recovery(x[:500], dense.transport(x[:500]), [4, 17, 25], threshold=0.1)["precision"] < 0.3
+
+
+def test_sparse_bare_call_stays_accurate_on_a_dense_gaussian_pair(pair):
+    g, x, y, xt, yt = pair
+    m = O.SparseW2Dual(2, verbose=False, device="cpu").fit(x, y, iters=40)
+    assert not m.moved_["sparse"] and m.lam_ == 0.0 and m.lambda_ is None and m.potential == "dense"
+    assert O.l2_uvp(m.transport(xt), yt, yt) < 1.0 < O.l2_uvp(xt, yt, yt)
+    # the sparse potentials forced on the same pair cannot contract (∇²g ⪰ I) and stay far off
+    forced = O.SparseW2Dual(2, potential="icnn", target_dim=None, verbose=False, device="cpu").fit(x, y, iters=40)
+    assert forced.potential == "icnn" and O.l2_uvp(forced.transport(xt), yt, yt) > 2.0
+
+
+def test_sparse_l1_prox_gives_exact_zeros(three_of_thirty):
+    x, y, shift = three_of_thirty
+    m = O.SparseW2Dual(30, "l1", verbose=False, device="cpu").fit(x, y, iters=150)
+    w = torch.cat([layer.weight.detach() for layer in m.g.skip])  # column i: all that reads coordinate i
+    still = (w == 0).all(0).numpy()
+    assert still.sum() >= 5 and not still[[4, 17, 25]].any()
+    u = m.scaler_.to_u(torch.from_numpy(x[:200]), "x")
+    du = potential_grad(m.g, u) - u  # displacement in standardized units: exactly 0 where still
+    assert (du[:, torch.from_numpy(still)] == 0).all()
+    # the same fit with λ fixed near zero has no coordinate exactly still
+    weak = O.SparseW2Dual(30, "l1", lam=1e-9, target_dim=None, verbose=False, device="cpu").fit(x, y, iters=20)
+    assert not (torch.cat([layer.weight.detach() for layer in weak.g.skip]) == 0).all(0).any()
+
+
+def test_sparse_lambda_cap_stops_and_warns(shifted_uniform):
+    x, y = shifted_uniform
+    # coordinate 0 must move, so a budget of 0.5 displaced coordinates is never met: λ stops at its cap
+    m = O.SparseW2Dual(6, "stvs", lam=0.01, target_dim=0.5, check_every=5, growth=2.0, lam_max=0.04, **_SMALL)
+    with pytest.warns(RuntimeWarning, match="never reached"):
+        m.fit(x, y, iters=200)
+    assert m.lambda_.capped and m.budget_met_ is False and m.lam_ == pytest.approx(0.04)
+    assert "cap" in m.stop_reason_ and m.iters_ < 200
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -160,6 +218,10 @@ def test_bad_inputs_raise_clear_errors():
         O.W2Dual(2, verbose=False, device="cpu").fit(x, x, iters=0)
     with pytest.raises(UnknownNameError, match="l3"):
         O.SparseW2Dual(2, penalty="l3")
+    with pytest.raises(InvalidValueError, match="lam_max"):
+        O.SparseW2Dual(2, lam=10.0, lam_max=1.0)
+    with pytest.raises(InvalidValueError, match="epsilon"):
+        O.SparseW2Dual(2, epsilon="big")
     with pytest.raises(InvalidValueError, match="shift_start"):
         O.SparseW2Dual(2, potential="dense", init="linear")
     with pytest.raises(UnknownNameError, match="swish"):

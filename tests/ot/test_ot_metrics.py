@@ -133,3 +133,17 @@ def test_monge_gap_agrees_with_ott_jax_up_to_the_stated_conventions():
         # OTT subtracts its entropic value, which lies below the plan's cost by an ε·entropy term: its gap
         # sits above ours (×2 for the cost), biased upwards by O(ε log n)
         assert direct - float(out.ent_reg_cost) >= 2 * ours - 1e-6
+
+
+def test_moved_coordinates_reads_sparse_and_dense_pairs():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2000, 40))
+    shift = rng.normal(0, 0.1, size=40)
+    shift[[2, 9, 30]] = [3.0, -5.0, 8.0]
+    read = O.moved_coordinates(x, rng.standard_normal((2000, 40)) + shift)
+    assert read["moved"].tolist() == [2, 9, 30] and read["sparse"] and read["share"] > 0.95
+    np.testing.assert_allclose(O.marginal_w2(x, x + shift)[[2, 9, 30]], [3.0, 5.0, 8.0], rtol=1e-9)
+    g = O.gaussian_pair(8, seed=0)  # random covariances: every coordinate moves
+    assert not O.moved_coordinates(g.sample(2000, seed=1), g.sample_q(2000, seed=2))["sparse"]
+    # a shift of every coordinate by about the same amount is not sparse either
+    assert not O.moved_coordinates(x, x + rng.uniform(2, 3, size=40))["sparse"]

@@ -86,3 +86,14 @@ def test_adaptive_lambda_cools_only_near_the_budget():
     assert ctl.accepted == 2 and ctl.temperature == 0.5
     with pytest.raises(InvalidValueError, match="near"):
         O.AdaptiveLambda(1.0, target=10, near=0.0)
+
+
+def test_adaptive_lambda_stops_growing_at_its_cap():
+    ctl = O.AdaptiveLambda(1.0, target=1, growth=4.0, check_every=2, window=2, lam_max=10.0)
+    lams = [ctl.update(5.0) for _ in range(8)]  # always over target
+    assert lams[1] == 4.0 and lams[3] == 10.0 and lams[-1] == 10.0  # 1 → 4 → 10 (not 16) → held at 10
+    assert ctl.capped and [e for e, _, _ in ctl.history] == ["grow", "grow", "capped", "capped"]
+    free = O.AdaptiveLambda(1.0, target=1, growth=4.0, check_every=2, window=2)
+    assert [free.update(5.0) for _ in range(8)][-1] == 256.0 and not free.capped
+    with pytest.raises(InvalidValueError, match="lam_max"):
+        O.AdaptiveLambda(2.0, target=1, lam_max=1.0)
