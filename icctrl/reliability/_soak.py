@@ -66,7 +66,6 @@ def _controller(plant: str, name: str, horizon: int, options: dict):
         ctrl = _defaults.default_controller(plant, name, horizon=horizon, **options)
         ctrl.model_file = file
         _CACHE[key] = ctrl
-        gc.collect()
         gc.freeze()  # the controllers live as long as the process: later collections skip their objects
     return _CACHE[key]
 
