@@ -91,6 +91,7 @@ class CasadiSolver:
         if expand is None:  # scalar SX graphs pay off for the plant's few equations, not for dense network layers
             expand = isinstance(problem.predictor, FirstPrinciples)
         self.problem, self.method, self.time_limit = problem, method, time_limit
+        self._clock: WallClock | None = None  # sqpmethod's native time limit, when a time_limit is given
         if method == "ipopt":
             opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
                     "ipopt.acceptable_tol": max(tol * 100, 1e-4), "ipopt.max_iter": max_iter,
@@ -115,8 +116,6 @@ class CasadiSolver:
         else:
             raise UnknownNameError(f"unknown CasADi method {method!r}; choose one of {CASADI_SOLVERS}")
         self._lam_x = self._lam_g = None
-
-    _clock: WallClock | None = None
 
     def solve(self, p: np.ndarray, v0: np.ndarray) -> SolveResult:
         pb = self.problem
