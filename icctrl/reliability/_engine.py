@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -15,6 +16,10 @@ from icctrl._io import json_default, write_json
 from icctrl.errors import InvalidValueError
 
 RECORDS, CONFIG = "records.jsonl", "config.json"
+#: Most seconds between two fsyncs of the records file. A killed process loses nothing (each record is one whole
+#: write in the page cache); a machine crash loses at most this much. One fsync per record cost 3.2 ms of wall
+#: time each here, 160 s of the parent's time in a 50 000-episode soak.
+SYNC_S = 1.0
 #: Thread-count variables of the numerical libraries (OpenMP, OpenBLAS, MKL, BLIS, Apple Accelerate).
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
@@ -40,6 +45,7 @@ class RecordStore:
         else:
             write_json(cfg_path, same)
         self.records: dict[str, dict] = {}
+        self._synced = time.monotonic()
         self._load()
 
     def _load(self) -> None:
@@ -65,7 +71,7 @@ class RecordStore:
         return str(key) in self.records
 
     def append(self, rec: dict) -> None:
-        """Append one record as a single write of a whole line, flushed to disk before returning."""
+        """Append one record as a single write of a whole line; fsync'ed at most SYNC_S seconds later."""
         key = str(rec["key"])
         if key in self.records:
             return
@@ -73,10 +79,22 @@ class RecordStore:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
-            os.fsync(fd)
+            if time.monotonic() - self._synced >= SYNC_S:
+                os.fsync(fd)
+                self._synced = time.monotonic()
         finally:
             os.close(fd)
         self.records[key] = rec
+
+    def sync(self) -> None:
+        """Flush the records file to disk (the end of a run)."""
+        if self.path.exists():
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._synced = time.monotonic()
 
 
 def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, workers: int = 1, cluster: str | None = None,
@@ -128,6 +146,8 @@ def run_tasks(fn: Callable[[dict], dict], tasks: list[dict], *, workers: int = 1
                     collect(futures[fut], fut.result)
     finally:
         bar.close()
+        if store is not None:
+            store.sync()
     return [done[k] for k in keys]
 
 

@@ -3,6 +3,7 @@ fallbacks per controller; the figures behind `icctrl soak`."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sys
@@ -65,6 +66,7 @@ def _controller(plant: str, name: str, horizon: int, options: dict):
         ctrl = _defaults.default_controller(plant, name, horizon=horizon, **options)
         ctrl.model_file = file
         _CACHE[key] = ctrl
+        gc.freeze()  # the controllers live as long as the process: later collections skip their objects
     return _CACHE[key]
 
 

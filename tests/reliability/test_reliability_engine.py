@@ -42,6 +42,24 @@ def test_records_survive_a_torn_last_line_and_are_never_duplicated(tmp_path):
     assert [json.loads(line)["key"] for line in lines] == ["a", "b"]
 
 
+def test_records_are_fsynced_in_batches_and_at_the_end_of_a_run(tmp_path, monkeypatch):
+    import icctrl.reliability._engine as engine
+
+    synced = []
+    monkeypatch.setattr(engine.os, "fsync", lambda fd: synced.append(fd))
+    store = RecordStore(tmp_path, {})
+    for i in range(200):  # well within SYNC_S: no fsync per record
+        store.append({"key": f"r{i}", "v": i})
+    assert len(synced) <= 1
+    out = run_tasks(_square, [{"key": f"t{i}", "x": i} for i in range(3)], store=store, progress=False)
+    assert len(synced) >= 1 and [r["value"] for r in out] == [0, 1, 4]  # the run ends with an fsync
+    n = len(synced)
+    monkeypatch.setattr(engine, "SYNC_S", 0.0)
+    store.append({"key": "late", "v": 0})
+    assert len(synced) == n + 1
+    assert len(RecordStore(tmp_path, {}).records) == 204
+
+
 def test_a_directory_of_another_run_is_refused(tmp_path):
     RecordStore(tmp_path, {"starts": 10, "command": "x"}, volatile=("command",))
     RecordStore(tmp_path, {"starts": 10, "command": "y"}, volatile=("command",))

@@ -120,7 +120,7 @@ def test_an_iteration_limit_of_one_is_a_counted_fallback_every_step(problem, sol
 
 @pytest.mark.parametrize("name, solver, native", [
     ("first_principles", "ipopt", "Maximum_WallTime_Exceeded"),
-    ("first_principles", "sqp", None),
+    ("first_principles", "sqp", "User_Requested_Stop"),  # the WallClock iteration callback
     ("icrnn_cost", "clarabel", "user_limit"),
 ])
 def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, native):
