@@ -38,6 +38,14 @@ SQP_CONVEX_MIN_STEP = 1e-4
 SQP_CONVEX_QP_MAX_ITER = 50
 
 
+#: Ipopt's warm-start settings: start the barrier small and keep the shifted plan and multipliers where they are
+#: (Ipopt's defaults push them 1e-3 into the interior). On the CSTR first-principles NMPC: 2.8 iterations per step
+#: against 3.1, closed-loop cost within 1e-7 (docs/reliability.md).
+IPOPT_WARM = {"ipopt.mu_init": 1e-5, "ipopt.warm_start_bound_push": 1e-8, "ipopt.warm_start_mult_bound_push": 1e-8,
+              "ipopt.warm_start_slack_bound_push": 1e-8, "ipopt.warm_start_bound_frac": 1e-8,
+              "ipopt.warm_start_slack_bound_frac": 1e-8}
+
+
 class WallClock(ca.Callback):
     """An nlpsol iteration callback that asks the solver to stop once `deadline` (time.perf_counter) has passed:
     the native time limit of solvers that have none (sqpmethod). Set `deadline` before each solve."""
@@ -96,7 +104,7 @@ class CasadiSolver:
             opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
                     "ipopt.acceptable_tol": max(tol * 100, 1e-4), "ipopt.max_iter": max_iter,
                     "ipopt.mu_strategy": "adaptive", "expand": expand,
-                    "ipopt.warm_start_init_point": "yes"}  # else Ipopt ignores the multipliers passed in
+                    "ipopt.warm_start_init_point": "yes", **IPOPT_WARM}  # else Ipopt ignores the multipliers
             if time_limit:
                 opts["ipopt.max_wall_time"] = float(time_limit)
             self.solver = ca.nlpsol("mpc", "ipopt", nlp, {**opts, **(options or {})})
