@@ -48,7 +48,7 @@ def main() -> None:
              (be, "_condense", "condensing"), (be.qp, "solve", "QP"), (be, "consistency", "consistency check"),
              (be, "prepare", "prepare phase"), (be, "feedback", "feedback phase"), (be, "solve", "back-end solve"),
              (pb, "parameters", "parameters (per call)"), (ctrl, "extrapolating", "region test"),
-             (pb, "predict_fn", "prediction call"), (ctrl, "step", "Controller.step"),
+             (ctrl, "step", "Controller.step"),
              (ctrl, "prepare", "Controller.prepare")]
     for obj, name, key in parts:
         if hasattr(obj, name):

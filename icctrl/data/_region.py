@@ -101,17 +101,11 @@ class TrainingRegion:
 
     def covers(self, states, inputs=None) -> bool:
         """Whether all states (n × nx) and inputs (m × nu) lie in the region: `contains` and `contains_inputs`
-        in one pass, the neighbour search only once the boxes hold (the per-step test of a controller)."""
-        x = self._states(states).reshape(-1, self.nx)
-        lo, hi = self._boxes["x"]
-        if not ((x >= lo) & (x <= hi)).all():
+        together, the neighbour search skipped when an input or every state is outside its box (a controller's
+        per-step test)."""
+        if inputs is not None and not self.contains_inputs(inputs).all():
             return False
-        if inputs is not None:
-            ulo, uhi = self._boxes["u"]
-            u = np.asarray(inputs, dtype=float)
-            if not ((u >= ulo) & (u <= uhi)).all():
-                return False
-        return bool((_knn(self._tree, (x - self.mean) / self.std, self.k) <= self.threshold).all())
+        return bool(self.contains(self._states(states).reshape(-1, self.nx)).all())
 
     @cached_property
     def _boxes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:

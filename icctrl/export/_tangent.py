@@ -8,7 +8,8 @@ folds constants, shares common subexpressions (an input held over the window is 
 the output does not need and fuses scale → shift → activation chains. Each batch shape (B, m) gets a plan: every
 register a preallocated buffer and every instruction a few numpy calls writing into it, so a call allocates
 and reshapes nothing. Elementwise derivatives come from the op table (`Facts.tangent`), so an op without one is
-refused, never approximated.
+refused, never approximated. `PeriodTangents.differences` runs the same plan on values only, for forward
+differences.
 """
 
 from __future__ import annotations
@@ -519,9 +520,10 @@ class PeriodTangents:
 
     def differences(self, XU: np.ndarray, m: int, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(Y, J) as `__call__`, but J by forward differences through the value plan: the B points and
-        x_j + step_j of the first m in one pass (n_in·m extra rows, none of the tangent instructions, about 40 %
-        less time on gated models). With steps of 1e-6 of the inputs' scale the error is below 1e-6 of the Jacobian's
-        scale (1e-9 on ReLU models); where a ReLU kink lies within a step it is the one-sided secant's slope."""
+        x_j + step_j of the first m in one pass (n_in·m extra rows, none of the tangent instructions: 6–16 % less
+        time on the shipped gated models, docs/benchmarks.md). With steps of 1e-6 of the inputs' scale the error
+        is below 1e-6 of the Jacobian's scale (1e-9 on ReLU models); where a ReLU kink lies within a step it is
+        the one-sided secant's slope."""
         XU = np.asarray(XU, float)
         B, S = XU.shape[0], self.n_in
         h = np.asarray(step, float).reshape(-1)

@@ -185,7 +185,7 @@ class RTISolver:
         if d:
             Gd, B = G[:d], self._rhs
             B[:, :nz], B[:, nz], B[:, nz + 1:] = Gd[:, zi], g[:d], Gp[:d]
-            _, _, rhs, info = dgesv(Gd[:, xi], B)  # LAPACK directly: numpy's solve costs twice as much here
+            _, _, rhs, info = dgesv(Gd[:, xi], B)  # LAPACK directly, without numpy.linalg.solve's wrapper
             if info != 0:
                 raise np.linalg.LinAlgError(f"linearised dynamics are singular in the lifted states (dgesv {info})")
             T[xi], t0[xi], Tp[xi] = -rhs[:, :nz], -rhs[:, nz], -rhs[:, nz + 1:]

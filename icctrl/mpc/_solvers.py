@@ -39,8 +39,8 @@ SQP_CONVEX_QP_MAX_ITER = 50
 
 
 #: Ipopt's warm-start settings: start the barrier small and keep the shifted plan and multipliers where they are
-#: (Ipopt's defaults push them 1e-3 into the interior). On the CSTR first-principles NMPC: 2.8 iterations per step
-#: against 3.1, closed-loop cost within 1e-7 (docs/reliability.md).
+#: (Ipopt's defaults push them 1e-3 into the interior): fewer iterations per step at the same closed-loop cost on the
+#: CSTR first-principles NMPC (docs/reliability.md).
 IPOPT_WARM = {"ipopt.mu_init": 1e-5, "ipopt.warm_start_bound_push": 1e-8, "ipopt.warm_start_mult_bound_push": 1e-8,
               "ipopt.warm_start_slack_bound_push": 1e-8, "ipopt.warm_start_bound_frac": 1e-8,
               "ipopt.warm_start_slack_bound_frac": 1e-8}
