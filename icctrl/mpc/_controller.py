@@ -13,7 +13,7 @@ from icctrl.errors import InvalidValueError, ShapeError
 from icctrl.mpc._deadline import LateSolve, SolveThread
 from icctrl.mpc._predictors import call_period
 from icctrl.mpc._problem import MPCProblem
-from icctrl.mpc._solvers import SolveResult, make_solver
+from icctrl.mpc._solvers import BOUNDED_SOLVERS, SolveResult, make_solver
 
 SUCCESS = "success"
 #: Seconds of a step's deadline kept for the work after the solve.
@@ -57,11 +57,17 @@ class Controller:
     `region` (a `TrainingRegion`) is where the model was trained: `info["extrapolating"]` is True when the
     current state, a predicted state or a planned input leaves it; `on_extrapolation` then "warn"s (once per
     episode, `ExtrapolationWarning`), applies the "fallback" action of a failed solve, or "ignore"s it.
+
+    With a `time_limit`, `step` returns by its deadline. The CasADi and real-time-iteration back-ends stop
+    themselves before an iteration or phase that would end past it and run in the caller's thread; the cvxpy
+    back-ends run in a solve thread that the step stops waiting for at the deadline. `solve_thread=True` uses
+    that thread for any back-end (a backstop against one long iteration, at the price of a second thread
+    competing for a core), False never.
     """
 
     def __init__(self, problem: MPCProblem, solver: str = "ipopt", *, warm_start: bool = True,
                  state_bounds: tuple | None = None, offset_free: float | None = None, region=None,
-                 on_extrapolation: str = "warn", **solver_options):
+                 on_extrapolation: str = "warn", solve_thread: bool | None = None, **solver_options):
         self.problem, self.solver_name, self.warm_start = problem, str(solver).lower(), warm_start
         if offset_free is not None and not (0 < offset_free <= 1 and problem.period_fn is not None):
             raise InvalidValueError(f"offset_free must be in (0, 1] and needs a one-period state model, got "
@@ -70,12 +76,18 @@ class Controller:
             raise InvalidValueError(f"on_extrapolation must be one of {EXTRAPOLATION_POLICIES}, got "
                                     f"{on_extrapolation!r}")
         self.offset_free, self.region, self.on_extrapolation = offset_free, region, on_extrapolation
+        if solve_thread not in (None, True, False):
+            raise InvalidValueError(f"solve_thread must be None, True or False, got {solve_thread!r}")
         self.time_limit = solver_options.get("time_limit")
-        if self.time_limit:  # the solver's own limit stops it first; the step deadline is the backstop
+        threaded = bool(self.time_limit) and (solve_thread if solve_thread is not None else
+                                              self.solver_name not in BOUNDED_SOLVERS)
+        if threaded:  # the solver's own limit stops it first; the step deadline is the backstop
             solver_options = {**solver_options, "time_limit": NATIVE_SHARE * self.time_limit}
         self.backend = make_solver(problem, solver, **solver_options)
-        self._thread = SolveThread() if self.time_limit else None
+        self._thread = SolveThread() if threaded else None
         problem.certificate()  # composed once here, not inside the first step's time budget
+        if self.time_limit and not threaded:
+            self._warm_up()
         self.state_bounds = state_bounds
         if problem.period_fn is not None:  # the offset-free model call, through buffers (no DM conversions)
             from icctrl.mpc._derivatives import Buffered
@@ -106,6 +118,14 @@ class Controller:
         self._pred: np.ndarray | None = None  # the state the plan predicts for the next step
         self._step_args: tuple = (None, None, None)  # (x_ref, d, u_ref) of the last step, for the next preparation
         self._reset_backend()
+
+    def _warm_up(self) -> None:
+        """One solve at the reference, so that a back-end that stops itself before its deadline knows how long its
+        iterations take before the first step (and the first call's one-time costs are paid here)."""
+        pb = self.problem
+        p = pb.parameters(pb.x_ref)
+        self.backend.solve(p, pb.cold_start(p))
+        self.backend.reset()
 
     def _reset_backend(self) -> None:
         """Forget the back-end's warm start, after any late solve still running on it has finished."""
@@ -267,11 +287,14 @@ class Controller:
         """The back-end's answer; an exception or a solve past the step deadline becomes a failed result."""
         t0 = time.perf_counter()
         try:
-            if self._thread is None:
+            if not self.time_limit:
                 return self.backend.solve(p, v0)
-            # a margin for the work of `step` after the solve (checks, prediction, bookkeeping)
-            remaining = self.time_limit - (t0 - t_step) - DEADLINE_MARGIN
-            return self._thread.run(lambda: self.backend.solve(p, v0), remaining)
+            deadline = t_step + self.time_limit - DEADLINE_MARGIN  # a margin for the work of `step` after the solve
+            if self._thread is not None:
+                return self._thread.run(lambda: self.backend.solve(p, v0), deadline - t0)
+            if t0 >= deadline:
+                raise LateSolve("no time left for a solve before the step deadline")
+            return self.backend.solve(p, v0, deadline=deadline)  # it stops itself by then, in this thread
         except LateSolve as exc:
             return SolveResult(None, False, f"time_limit (step deadline: {exc})", 0, np.nan, time.perf_counter() - t0)
         except Exception as exc:  # a solver back-end must never take the control loop down with it

@@ -18,7 +18,7 @@ from icctrl.mpc._rti import RTISolver
 from icctrl.mpc._solvers import CasadiSolver
 
 _PROBLEM_OPTIONS = {n for n in inspect.signature(MPCProblem).parameters} - {"predictor", "horizon", "u_lb", "u_ub"}
-_CONTROLLER_OPTIONS = {"warm_start", "state_bounds", "offset_free", "region", "on_extrapolation"}
+_CONTROLLER_OPTIONS = {"warm_start", "state_bounds", "offset_free", "region", "on_extrapolation", "solve_thread"}
 _SOLVER_OPTIONS = ({n for n in inspect.signature(CasadiSolver).parameters}
                    | {n for n in inspect.signature(RTISolver).parameters}) - {"problem", "method"}
 _STATE_TARGETS = ("state",)

@@ -26,6 +26,8 @@ from icctrl.mpc._linearise import GRAPH_MODES, GenericLinearisation, IntervalLin
 from icctrl.mpc._predictors import FirstPrinciples
 from icctrl.mpc._qp import QP, QP_FORMS, dense
 
+#: Linearisation terms that must be finite before a QP is built from them (those of the chosen QP form).
+FINITE = ("g", "grad", "A", "Sp", "Hqp", "q0", "qp")
 RTI_METHODS = ("rti", "sqp-gn")
 
 
@@ -132,6 +134,7 @@ class RTISolver:
         self.qp = QP(f"rti_qp_{qp}", self.qp_solver, h, a)
         period = getattr(pb, "period_fn", None)
         self._period = Buffered(period) if period is not None and pb.predictor.kind == "state" else None
+        self._took = {"prepare": 0.0, "feedback": 0.0}  # the longest recent time of each phase [s]
         self.reset()
 
     # -- phases ------------------------------------------------------------------------------------
@@ -168,7 +171,8 @@ class RTISolver:
             lin.update(Hqp=Hd.ravel(order="F")[self.qp.h_index], A=G.ravel(order="F")[self.qp.a_index],
                        lba=pb.lbg - g, uba=pb.ubg - g, Sp=Gp, lbz=pb.lbw - w_bar, ubz=pb.ubw - w_bar)
         else:
-            lin.update(self._condense(G, g, Gp, grad, Hd, Hp, w_bar, p_bar))
+            with np.errstate(over="ignore", invalid="ignore"):  # a near-singular linearisation: checked in `solve`
+                lin.update(self._condense(G, g, Gp, grad, Hd, Hp, w_bar, p_bar))
         lin["time"] = time.perf_counter() - t0
         self._lin = lin
         return lin["time"]
@@ -202,12 +206,20 @@ class RTISolver:
         t0 = time.perf_counter()
         L = self._lin
         dp = np.asarray(p, float) - L["p"]
-        s = L["Sp"] @ dp
-        q = L["grad"] + L["Hp"] @ dp if self.qp_form == "sparse" else L["q0"] + L["qp"] @ dp
+        with np.errstate(over="ignore", invalid="ignore"):
+            s = L["Sp"] @ dp
+            q = L["grad"] + L["Hp"] @ dp if self.qp_form == "sparse" else L["q0"] + L["qp"] @ dp
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(s))):
+            self._lin = None
+            return L["w"], False, "non_finite_linearisation (QP data for the measured state)", 0, np.nan, \
+                time.perf_counter() - t0
         z, ok, status, it = self.qp.solve(L["Hqp"], q, L["A"], L["lba"] - s, L["uba"] - s, L["lbz"], L["ubz"])
-        dw = z if self.qp_form == "sparse" else L["T"] @ z + L["t0"] + L["Tp"] @ dp
-        obj = L["J"] + float((L["grad"] + L["Hp"] @ dp) @ dw + 0.5 * dw @ L["H"] @ dw)
+        with np.errstate(over="ignore", invalid="ignore"):
+            dw = z if self.qp_form == "sparse" else L["T"] @ z + L["t0"] + L["Tp"] @ dp
+            obj = L["J"] + float((L["grad"] + L["Hp"] @ dp) @ dw + 0.5 * dw @ L["H"] @ dw)
         self._lin = None
+        if ok and not np.all(np.isfinite(dw)):
+            ok, status = False, "non_finite_linearisation (the lifted states of the QP's solution)"
         return L["w"] + dw, ok, status, it, obj, time.perf_counter() - t0
 
     # -- checks ------------------------------------------------------------------------------------
@@ -230,20 +242,46 @@ class RTISolver:
         return float(np.max(np.abs(f + bias - x1) / pb.x_scale))
 
     # -- the back-end interface of Controller ------------------------------------------------------
-    def solve(self, p, w0):
-        """One real-time iteration (several on a cold start), or Gauss–Newton SQP to `tol` for "sqp-gn"."""
+    #: This back-end stops itself before its deadline (it skips a phase that would end past it), so a controller
+    #: can run it in its own thread.
+    bounded = True
+    #: Factor applied to the remembered phase times at each solve (WallClock's rule for iterations).
+    PHASE_DECAY = 0.9
+
+    def _no_time(self, deadline, phases) -> bool:
+        """Whether the phases, at the longest recent time of each, would end past the deadline."""
+        return deadline is not None and time.perf_counter() + sum(self._took[k] for k in phases) > deadline
+
+    def solve(self, p, w0, deadline: float | None = None):
+        """One real-time iteration (several on a cold start), or Gauss–Newton SQP to `tol` for "sqp-gn". With a
+        time limit, a linearisation or QP that would end past `deadline` (time.perf_counter; default: the limit from
+        now) is not started: the solve stops there with a time_limit status."""
         from icctrl.mpc._solvers import SolveResult
 
         t_start = time.perf_counter()
+        if self.time_limit and deadline is None:
+            deadline = t_start + self.time_limit
+        for key in self._took:
+            self._took[key] *= self.PHASE_DECAY
         p = np.asarray(p, float)
         iterative = self.method == "sqp-gn" or self._cold
         limit = self.max_iter if self.method == "sqp-gn" else self.cold_iterations
         prep = fb = 0.0
         w, ok, status, iters, obj, step = np.asarray(w0, float), False, "not_run", 0, np.nan, np.inf
         for k in range(limit if iterative else 1):
+            fresh = not self.prepared or k > 0
+            if self._no_time(deadline, ("prepare", "feedback") if fresh else ("feedback",)):
+                ok, status, self._lin = False, f"time_limit (no time for {'a linearisation and ' * fresh}a QP " \
+                                                f"before the deadline)", None
+                break
             try:
-                prep += self.prepare(w, p) if (not self.prepared or k > 0) else self._lin["time"]
-                if not all(np.all(np.isfinite(self._lin[key])) for key in ("g", "grad", "A", "Sp")):
+                if fresh:
+                    took = self.prepare(w, p)
+                    self._took["prepare"] = max(self._took["prepare"], took)
+                    prep += took
+                else:
+                    prep += self._lin["time"]
+                if not all(np.all(np.isfinite(self._lin[key])) for key in FINITE if key in self._lin):
                     ok, status, self._lin = False, "non_finite_linearisation", None
                     break
                 w_new, ok, status, _, obj, t_fb = self.feedback(p)
@@ -251,6 +289,7 @@ class RTISolver:
                 ok, status, self._lin = False, f"solver_error: {exc}".splitlines()[0], None
                 break
             fb += t_fb
+            self._took["feedback"] = max(self._took["feedback"], t_fb)
             iters += 1  # Gauss–Newton iterations (QPs); daqp reports no inner count
             step = float(np.max(np.abs(w_new - w)))
             w = w_new
@@ -263,7 +302,7 @@ class RTISolver:
         fb += time.perf_counter() - t_check
         if ok and gap is not None and not gap <= self.consistency_tol:
             ok, status = False, f"model_inconsistent (gap {gap:.3g} > {self.consistency_tol:g})"
-        if ok and self.time_limit and time.perf_counter() - t_start > self.time_limit:
+        if ok and deadline is not None and time.perf_counter() > deadline:
             ok, status = False, f"time_limit ({status})"
         if ok:
             self._cold = False

@@ -5,8 +5,9 @@
 - "sqp": CasADi sqpmethod with the qrqp QP solver on the exact Hessian, convexified by eigenvalue reflection.
   On a certified convex problem a stalled line search is declared once its steps fall below SQP_CONVEX_MIN_STEP
   (CasADi's default waits for 1e-10, about 14 more iterations of shrinking steps that end in the same failure).
-  sqpmethod has no wall-time option: with a `time_limit`, an iteration callback (`WallClock`) stops it at the
-  first iteration that ends past the limit ("User_Requested_Stop").
+  sqpmethod has no wall-time option: with a `time_limit`, an iteration callback (`WallClock`) stops it before an
+  iteration that would end past the deadline ("User_Requested_Stop"); Ipopt gets the same callback besides its own
+  `max_wall_time`.
 - "rti" / "sqp-gn": real-time iterations on Gauss–Newton QPs, one per step or iterated to a tolerance
   (`icctrl.mpc._rti`); the step is split into a preparation and a feedback phase.
 - "clarabel" / "osqp" / "ecos" / "scs": cvxpy epigraph form, only for problems the core certifies convex and
@@ -28,6 +29,9 @@ CASADI_SOLVERS = ("ipopt", "sqp")
 RTI_SOLVERS = ("rti", "sqp-gn")
 CVXPY_SOLVERS = ("clarabel", "osqp", "ecos", "scs")
 SOLVERS = RTI_SOLVERS + CASADI_SOLVERS + CVXPY_SOLVERS
+#: Back-ends that stop themselves before a deadline passed to `solve`: with a `time_limit`, a controller runs them in
+#: its own thread (no second thread competing for a core); the others run in a solve thread the step stops waiting for.
+BOUNDED_SOLVERS = RTI_SOLVERS + CASADI_SOLVERS
 #: SQP on a certified convex problem: the step (inf-norm, normalised inputs in [−1, 1]) below which the line search
 #: has stalled, 0.005 % of an input's range; chosen because it leaves the closed loop unchanged (docs/reliability.md).
 SQP_CONVEX_MIN_STEP = 1e-4
@@ -47,14 +51,26 @@ IPOPT_WARM = {"ipopt.mu_init": 1e-5, "ipopt.warm_start_bound_push": 1e-8, "ipopt
 
 
 class WallClock(ca.Callback):
-    """An nlpsol iteration callback that asks the solver to stop once `deadline` (time.perf_counter) has passed:
-    the native time limit of solvers that have none (sqpmethod). Set `deadline` before each solve."""
+    """An nlpsol iteration callback that stops the solver before an iteration that would end past `deadline`
+    (time.perf_counter): the native time limit of sqpmethod, which has none, and Ipopt's predictive one (its
+    `max_wall_time` only stops after the deadline). The next iteration is expected to take as long as the longest
+    one seen lately (`iteration`, decaying by ITERATION_DECAY per solve so that one preempted iteration does not
+    shorten every later solve). Call `start(deadline)` before each solve."""
+
+    #: Factor applied to the remembered iteration time at each solve's start.
+    ITERATION_DECAY = 0.9
 
     def __init__(self, nx: int, ng: int, npar: int):
         ca.Callback.__init__(self)
         self._sizes = {"x": nx, "lam_x": nx, "g": ng, "lam_g": ng, "p": npar, "lam_p": npar}
         self.deadline = float("inf")
+        self.iteration = 0.0  # seconds: the longest recent time between two callbacks
+        self._mark = self._start = None
         self.construct("wall_clock", {})
+
+    def start(self, deadline: float) -> None:
+        self.deadline, self._mark, self._start = deadline, None, time.perf_counter()
+        self.iteration *= self.ITERATION_DECAY
 
     def get_n_in(self):
         return ca.nlpsol_n_out()
@@ -72,7 +88,13 @@ class WallClock(ca.Callback):
         return ca.Sparsity.dense(self._sizes.get(ca.nlpsol_out(i), 1), 1)
 
     def eval(self, arg):
-        return [1.0 if time.perf_counter() > self.deadline else 0.0]
+        now = time.perf_counter()
+        if self._mark is not None:
+            self.iteration = max(self.iteration, now - self._mark)
+        elif not self.iteration:  # nothing known yet: the set-up and first evaluations, an iteration's upper end
+            self.iteration = now - (self._start if self._start is not None else now)
+        self._mark = now
+        return [1.0 if now + self.iteration > self.deadline else 0.0]
 
 
 @dataclass
@@ -107,6 +129,8 @@ class CasadiSolver:
                     "ipopt.warm_start_init_point": "yes", **IPOPT_WARM}  # else Ipopt ignores the multipliers
             if time_limit:
                 opts["ipopt.max_wall_time"] = float(time_limit)
+                self._clock = WallClock(problem.w.numel(), problem.g.numel(), problem.p.numel())
+                opts["iteration_callback"] = self._clock
             self.solver = ca.nlpsol("mpc", "ipopt", nlp, {**opts, **(options or {})})
         elif method == "sqp":
             opts = {"qpsol": "qrqp", "qpsol_options": {"print_iter": False, "print_header": False,
@@ -125,14 +149,21 @@ class CasadiSolver:
             raise UnknownNameError(f"unknown CasADi method {method!r}; choose one of {CASADI_SOLVERS}")
         self._lam_x = self._lam_g = None
 
-    def solve(self, p: np.ndarray, v0: np.ndarray) -> SolveResult:
+    #: This back-end stops itself before its deadline (iteration callback), so a controller can run it in its own
+    #: thread.
+    bounded = True
+
+    def solve(self, p: np.ndarray, v0: np.ndarray, deadline: float | None = None) -> SolveResult:
+        """Solve from v0; with a time limit, stop by `deadline` (time.perf_counter; default: the limit from now)."""
         pb = self.problem
         args = {"x0": v0, "p": p, "lbx": pb.lbw, "ubx": pb.ubw, "lbg": pb.lbg, "ubg": pb.ubg}
         if self._lam_x is not None:
             args.update(lam_x0=self._lam_x, lam_g0=self._lam_g)
         t0 = time.perf_counter()
+        if self.time_limit and deadline is None:
+            deadline = t0 + self.time_limit
         if self._clock is not None:
-            self._clock.deadline = t0 + self.time_limit
+            self._clock.start(deadline)
         try:
             sol = self.solver(**args)
         except RuntimeError as exc:  # evaluation errors inside the solver
@@ -142,7 +173,7 @@ class CasadiSolver:
         stats = self.solver.stats()
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
-        if self.time_limit and elapsed > self.time_limit:
+        if deadline is not None and t0 + elapsed > deadline:
             ok, status = False, f"time_limit ({status})"
         v = np.array(sol["x"]).reshape(-1)
         if ok:

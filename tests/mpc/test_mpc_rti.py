@@ -240,3 +240,16 @@ def test_parameters_with_and_without_explicit_nominal_blocks_agree(iclstm_proble
     np.testing.assert_array_equal(a, b)
     with pytest.raises(InvalidValueError, match="u_ref"):
         pb.parameters(x, u_ref=pb.u_ub + 1.0)
+
+
+def test_qp_data_that_overflow_are_a_failed_feedback_without_numpy_warnings():
+    import warnings
+
+    ctrl = default_controller("cstr", "iclstm", horizon=3)
+    pb, be = ctrl.problem, ctrl.backend
+    p = pb.parameters(PLANT.x_ss)
+    be.prepare(pb.cold_start(p), p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow in the QP data must not surface as a RuntimeWarning
+        w, ok, status, *_ = be.feedback(p + 1e308 * np.sign(p + 0.5))
+    assert not ok and status.startswith("non_finite_linearisation") and not be.prepared

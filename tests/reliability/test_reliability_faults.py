@@ -1,7 +1,8 @@
 """Solver faults: failures, iteration and time limits, NaN or out-of-bounds iterates and raising back-ends
 give a safe action (shifted previous plan, else hold) with a non-success status and counters; the controller
-keeps working on the next step. `time_limit` is honoured by each solver path (natively or by refusing late
-results)."""
+keeps working on the next step. `time_limit` is honoured by each solver path: the CasADi and real-time back-ends
+stop themselves before an iteration or phase that would end past the deadline, in the caller's thread; the others
+run in a solve thread the step stops waiting for; a late result is refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
+from icctrl.errors import InvalidValueError
 from icctrl.mpc import SUCCESS, Controller, FirstPrinciples, MPCProblem
 from icctrl.mpc._defaults import cstr_problem, default_controller
 from icctrl.mpc._solvers import SolveResult
@@ -119,8 +121,8 @@ def test_an_iteration_limit_of_one_is_a_counted_fallback_every_step(problem, sol
 
 
 @pytest.mark.parametrize("name, solver, native", [
-    ("first_principles", "ipopt", "Maximum_WallTime_Exceeded"),
-    ("first_principles", "sqp", "User_Requested_Stop"),  # the WallClock iteration callback
+    ("first_principles", "ipopt", "User_Requested_Stop"),  # the WallClock iteration callback, before max_wall_time
+    ("first_principles", "sqp", "User_Requested_Stop"),
     ("icrnn_cost", "clarabel", "user_limit"),
 ])
 def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, native):
@@ -134,8 +136,9 @@ def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, nati
     assert ctrl.stats["failures"] == 2
     if native:  # the back-end stops by itself too, not only the step's deadline
         p = ctrl.problem.parameters(X0)
-        v0 = ctrl.problem.cold_start(p)  # through the controller's solve thread: never two solves at once
-        res = ctrl._thread.run(lambda: ctrl.backend.solve(p, v0), 60.0)
+        v0 = ctrl.problem.cold_start(p)  # through the controller's solve thread, if any: never two solves at once
+        res = ctrl.backend.solve(p, v0) if ctrl._thread is None else \
+            ctrl._thread.run(lambda: ctrl.backend.solve(p, v0), 60.0)
         assert not res.ok and native in res.status
 
 
@@ -172,7 +175,7 @@ class Slow:
 
 
 def test_a_time_limit_returns_the_fallback_while_the_solve_is_still_running(problem):
-    ctrl = Controller(problem, "ipopt", time_limit=0.25)  # room for a loaded machine to start the solve
+    ctrl = Controller(problem, "ipopt", time_limit=0.25, solve_thread=True)  # room to start the solve
     ctrl.backend = slow = Slow(ctrl.backend)
     u, info = ctrl.step(X0)
     assert slow.running.is_set() and not slow.release.is_set()  # step came back; the solve has not
@@ -227,7 +230,7 @@ class Recording:
 
 def test_no_reset_runs_beside_a_late_solve(problem):
     """The fallback of a late step and the next episode's reset wait for the late solve: one call at a time."""
-    ctrl = Controller(problem, "ipopt", time_limit=0.25)  # room for a loaded machine to start the solve
+    ctrl = Controller(problem, "ipopt", time_limit=0.25, solve_thread=True)  # room to start the solve
     ctrl.backend = rec = Recording(ctrl.backend)
     u, info = ctrl.step(X0)  # late: falls back, and the fallback asks for a reset while the solve still runs
     assert info["status"] == "fallback_hold" and "step deadline" in info["solver_status"]
@@ -301,3 +304,52 @@ def test_the_rti_controller_reports_a_failed_qp_with_a_reason():
         warnings.simplefilter("ignore")
         u, info = ctrl.step(X0)
     assert not info["success"] and info["solver_status"].startswith("daqp exit") and _in_bounds(u)
+
+
+@pytest.mark.parametrize("solver, threaded", [("ipopt", False), ("sqp", False), ("rti", False),
+                                              ("clarabel", True)])
+def test_back_ends_that_stop_themselves_run_in_the_callers_thread(solver, threaded):
+    name = "icrnn_cost" if solver == "clarabel" else "iclstm" if solver == "rti" else "first_principles"
+    ctrl = default_controller("cstr", name, solver=solver, horizon=3, time_limit=1.0)
+    assert (ctrl._thread is not None) is threaded
+    if not threaded:
+        assert default_controller("cstr", name, solver=solver, horizon=3, time_limit=1.0,
+                                  solve_thread=True)._thread is not None
+    with pytest.raises(InvalidValueError, match="solve_thread"):
+        Controller(cstr_problem(FirstPrinciples(PLANT), horizon=2), "sqp", time_limit=1.0, solve_thread="yes")
+
+
+def test_the_wall_clock_stops_before_an_iteration_that_would_end_past_the_deadline():
+    from icctrl.mpc._solvers import WallClock
+
+    clock = WallClock(2, 1, 1)
+    args = [np.zeros(n) for n in (2, 1, 1, 2, 1, 1)]
+    clock.start(time.perf_counter() + 10.0)
+    assert float(clock(*args)) == 0.0 and clock.iteration < 10.0  # the first call learns the set-up's length
+    clock.iteration = 0.02
+    clock.start(time.perf_counter() + 0.015)  # the remembered 0.018 s iteration no longer fits
+    assert float(clock(*args)) == 1.0
+    clock.start(time.perf_counter() + 1.0)
+    assert float(clock(*args)) == 0.0
+
+
+def test_rti_skips_a_phase_that_would_end_past_its_deadline():
+    ctrl = default_controller("cstr", "iclstm", horizon=3, time_limit=1.0)
+    be = ctrl.backend
+    assert be._took["prepare"] > 0 and be._took["feedback"] > 0  # learned by the warm-up solve
+    p = ctrl.problem.parameters(PLANT.x_ss)
+    calls = []
+    real = be.prepare
+    be.prepare = lambda *a: calls.append(1) or real(*a)
+    res = be.solve(p, ctrl.problem.cold_start(p), deadline=time.perf_counter() + 0.5 * be._took["prepare"])
+    assert not res.ok and res.status.startswith("time_limit (no time for a linearisation") and not calls
+    res = be.solve(p, ctrl.problem.cold_start(p), deadline=time.perf_counter() + 10.0)
+    assert res.ok and calls
+
+
+def test_a_late_step_returns_the_fallback_by_its_deadline_without_a_thread():
+    ctrl = default_controller("cstr", "first_principles", horizon=4, time_limit=1.0)
+    ctrl.backend._clock.iteration = 5.0  # every iteration now looks longer than the limit
+    u, info = ctrl.step(X0)
+    assert info["status"] == "fallback_hold" and "User_Requested_Stop" in info["solver_status"] and _in_bounds(u)
+    assert ctrl.backend.solver.stats()["iter_count"] == 0  # stopped at its first callback, before any iteration
