@@ -148,6 +148,29 @@ class CasadiSolver:
         else:
             raise UnknownNameError(f"unknown CasADi method {method!r}; choose one of {CASADI_SOLVERS}")
         self._lam_x = self._lam_g = None
+        self.tol = tol
+        if self._clock is not None:  # the solver's convergence test comes after the callback: redone here
+            lam_g = ca.MX.sym("lam_g", problem.g.numel())
+            du = ca.gradient(problem.J, problem.w) + ca.jtimes(problem.g, problem.w, lam_g, True)
+            self._kkt = ca.Function("kkt", [problem.w, problem.p, lam_g], [du, problem.g])
+
+    def _converged(self, sol, p) -> bool:
+        """Whether an iterate the wall clock stopped at meets the KKT conditions to `tol` (stationarity, bounds,
+        complementarity, unscaled): the solver would have declared it converged had the callback let it test."""
+        pb = self.problem
+        x, lam_x, lam_g = (np.asarray(sol[k], float).reshape(-1) for k in ("x", "lam_x", "lam_g"))
+        du, g = (np.asarray(v, float).reshape(-1) for v in self._kkt(x, p, lam_g))
+        if not (np.all(np.isfinite(du)) and np.all(np.isfinite(g))):
+            return False
+        tol = self.tol
+        for val, lo, hi, lam in ((x, pb.lbw, pb.ubw, lam_x), (g, pb.lbg, pb.ubg, lam_g)):
+            lo, hi = np.broadcast_to(lo, val.shape), np.broadcast_to(hi, val.shape)
+            if np.any(val < lo - tol) or np.any(val > hi + tol):
+                return False
+            gap = np.where(lam > 0, hi - val, val - lo)  # a multiplier pushes on one bound: it must be active
+            if np.any(np.abs(lam) * np.where(np.isfinite(gap), gap, 1.0) > tol):  # (none on an infinite bound)
+                return False
+        return bool(np.max(np.abs(du + lam_x), initial=0.0) <= tol)
 
     #: This back-end stops itself before its deadline (iteration callback), so a controller can run it in its own
     #: thread.
@@ -173,6 +196,8 @@ class CasadiSolver:
         stats = self.solver.stats()
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
+        if status == "User_Requested_Stop" and self._clock is not None and self._converged(sol, p):
+            ok, status = True, "Solve_Succeeded (converged when the wall clock stopped it)"
         if deadline is not None and t0 + elapsed > deadline:
             ok, status = False, f"time_limit ({status})"
         v = np.array(sol["x"]).reshape(-1)

@@ -353,3 +353,19 @@ def test_a_late_step_returns_the_fallback_by_its_deadline_without_a_thread():
     u, info = ctrl.step(X0)
     assert info["status"] == "fallback_hold" and "User_Requested_Stop" in info["solver_status"] and _in_bounds(u)
     assert ctrl.backend.solver.stats()["iter_count"] == 0  # stopped at its first callback, before any iteration
+
+
+@pytest.mark.parametrize("solver", ["sqp", "ipopt"])
+def test_an_iterate_the_wall_clock_stops_at_is_kept_when_it_is_converged(solver):
+    """The solvers test convergence after the callback: a stop at an optimal iterate must not throw it away."""
+    ctrl = default_controller("cstr", "first_principles", solver=solver, horizon=4, time_limit=1.0)
+    be, pb = ctrl.backend, ctrl.problem
+    p = pb.parameters(X0)
+    first = be.solve(p, pb.cold_start(p), deadline=time.perf_counter() + 10.0)
+    be._clock.iteration = 5.0  # any further iteration looks too long: the clock stops at the first callback
+    again = be.solve(p, first.v, deadline=time.perf_counter() + 1.0)
+    assert first.ok and again.ok and again.iterations == 0 and "wall clock" in again.status
+    be.reset()
+    be._clock.iteration = 5.0
+    cold = be.solve(p, pb.cold_start(p), deadline=time.perf_counter() + 1.0)  # not optimal: refused
+    assert not cold.ok and "User_Requested_Stop" in cold.status
