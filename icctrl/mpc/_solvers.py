@@ -149,28 +149,38 @@ class CasadiSolver:
             raise UnknownNameError(f"unknown CasADi method {method!r}; choose one of {CASADI_SOLVERS}")
         self._lam_x = self._lam_g = None
         self.tol = tol
-        if self._clock is not None:  # the solver's convergence test comes after the callback: redone here
-            lam_g = ca.MX.sym("lam_g", problem.g.numel())
-            du = ca.gradient(problem.J, problem.w) + ca.jtimes(problem.g, problem.w, lam_g, True)
-            self._kkt = ca.Function("kkt", [problem.w, problem.p, lam_g], [du, problem.g])
+        # the solvers' convergence test, redone here for the iterates they return without declaring it: a stop by
+        # the wall clock (the test comes after the callback) and SQP's too-small step at an optimum whose bound
+        # multipliers its failed line search left behind
+        lam_g = ca.MX.sym("lam_g", problem.g.numel())
+        du = ca.gradient(problem.J, problem.w) + ca.jtimes(problem.g, problem.w, lam_g, True)
+        self._kkt = ca.Function("kkt", [problem.w, problem.p, lam_g], [du, problem.g])
+
+    #: Statuses whose iterate is accepted when it meets the KKT conditions (`_converged`).
+    RECHECKED = ("User_Requested_Stop", "Search_Direction_Becomes_Too_Small")
 
     def _converged(self, sol, p) -> bool:
-        """Whether an iterate the wall clock stopped at meets the KKT conditions to `tol` (stationarity, bounds,
-        complementarity, unscaled): the solver would have declared it converged had the callback let it test."""
+        """Whether an iterate meets the KKT conditions to `tol`, unscaled: feasible, the constraint multipliers
+        complementary, and the gradient of the Lagrangian zero on free variables and pointing out of the box on
+        variables at a bound (their multipliers recomputed from it: the solver's may be stale)."""
         pb = self.problem
         x, lam_x, lam_g = (np.asarray(sol[k], float).reshape(-1) for k in ("x", "lam_x", "lam_g"))
         du, g = (np.asarray(v, float).reshape(-1) for v in self._kkt(x, p, lam_g))
         if not (np.all(np.isfinite(du)) and np.all(np.isfinite(g))):
             return False
         tol = self.tol
-        for val, lo, hi, lam in ((x, pb.lbw, pb.ubw, lam_x), (g, pb.lbg, pb.ubg, lam_g)):
-            lo, hi = np.broadcast_to(lo, val.shape), np.broadcast_to(hi, val.shape)
-            if np.any(val < lo - tol) or np.any(val > hi + tol):
-                return False
-            gap = np.where(lam > 0, hi - val, val - lo)  # a multiplier pushes on one bound: it must be active
-            if np.any(np.abs(lam) * np.where(np.isfinite(gap), gap, 1.0) > tol):  # (none on an infinite bound)
-                return False
-        return bool(np.max(np.abs(du + lam_x), initial=0.0) <= tol)
+        lbw, ubw = np.broadcast_to(pb.lbw, x.shape), np.broadcast_to(pb.ubw, x.shape)
+        lbg, ubg = np.broadcast_to(pb.lbg, g.shape), np.broadcast_to(pb.ubg, g.shape)
+        if np.any(x < lbw - tol) or np.any(x > ubw + tol) or np.any(g < lbg - tol) or np.any(g > ubg + tol):
+            return False
+        gap = np.where(lam_g > 0, ubg - g, g - lbg)  # a multiplier pushes on one bound: it must be active there
+        if np.any(np.abs(lam_g) * np.where(np.isfinite(gap), gap, 1.0) > tol):  # (and none on an infinite bound)
+            return False
+        # at a bound: within tol of it, or held there by a complementary multiplier (an interior-point iterate)
+        at_lo = (x <= lbw + tol) | ((lam_x < 0) & (-lam_x * (x - lbw) <= tol))
+        at_hi = (x >= ubw - tol) | ((lam_x > 0) & (lam_x * (ubw - x) <= tol))
+        bad = np.where(at_lo & at_hi, False, np.where(at_lo, du < -tol, np.where(at_hi, du > tol, np.abs(du) > tol)))
+        return not bool(np.any(bad))
 
     #: This back-end stops itself before its deadline (iteration callback), so a controller can run it in its own
     #: thread.
@@ -196,8 +206,8 @@ class CasadiSolver:
         stats = self.solver.stats()
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
-        if status == "User_Requested_Stop" and self._clock is not None and self._converged(sol, p):
-            ok, status = True, "Solve_Succeeded (converged when the wall clock stopped it)"
+        if not ok and status in self.RECHECKED and self._converged(sol, p):
+            ok, status = True, f"Solve_Succeeded (KKT conditions met at its {status})"
         if deadline is not None and t0 + elapsed > deadline:
             ok, status = False, f"time_limit ({status})"
         v = np.array(sol["x"]).reshape(-1)
