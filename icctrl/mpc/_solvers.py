@@ -65,12 +65,14 @@ class WallClock(ca.Callback):
         self._sizes = {"x": nx, "lam_x": nx, "g": ng, "lam_g": ng, "p": npar, "lam_p": npar}
         self.deadline = float("inf")
         self.iteration = 0.0  # seconds: the longest recent time between two callbacks
+        self.first = 0.0  # seconds: the longest recent time from the solve's start to its first callback
         self._mark = self._start = None
         self.construct("wall_clock", {})
 
     def start(self, deadline: float) -> None:
         self.deadline, self._mark, self._start = deadline, None, time.perf_counter()
         self.iteration *= self.ITERATION_DECAY
+        self.first *= self.ITERATION_DECAY
 
     def get_n_in(self):
         return ca.nlpsol_n_out()
@@ -91,8 +93,9 @@ class WallClock(ca.Callback):
         now = time.perf_counter()
         if self._mark is not None:
             self.iteration = max(self.iteration, now - self._mark)
-        elif not self.iteration:  # nothing known yet: the set-up and first evaluations, an iteration's upper end
-            self.iteration = now - (self._start if self._start is not None else now)
+        elif self._start is not None:  # the set-up and first evaluations; until an iteration is seen, its estimate
+            self.first = max(self.first, now - self._start)
+            self.iteration = self.iteration or self.first
         self._mark = now
         return [1.0 if now + self.iteration > self.deadline else 0.0]
 
@@ -196,6 +199,10 @@ class CasadiSolver:
         if self.time_limit and deadline is None:
             deadline = t0 + self.time_limit
         if self._clock is not None:
+            if deadline is not None and t0 + self._clock.first * self._clock.ITERATION_DECAY > deadline:
+                self._clock.first *= self._clock.ITERATION_DECAY  # (the estimate decays as if a solve ran)
+                return SolveResult(None, False, "time_limit (no time for the solver's first evaluations before the "
+                                   "deadline)", 0, np.nan, time.perf_counter() - t0)
             self._clock.start(deadline)
         try:
             sol = self.solver(**args)
@@ -206,7 +213,8 @@ class CasadiSolver:
         stats = self.solver.stats()
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
-        if not ok and status in self.RECHECKED and self._converged(sol, p):
+        if not ok and status in self.RECHECKED and (deadline is None or time.perf_counter() < deadline) and \
+                self._converged(sol, p):
             ok, status = True, f"Solve_Succeeded (KKT conditions met at its {status})"
         if deadline is not None and t0 + elapsed > deadline:
             ok, status = False, f"time_limit ({status})"
