@@ -121,9 +121,10 @@ def test_an_iteration_limit_of_one_is_a_counted_fallback_every_step(problem, sol
 
 
 @pytest.mark.parametrize("name, solver, native", [
-    ("first_principles", "ipopt", "User_Requested_Stop"),  # the WallClock iteration callback, before max_wall_time
-    ("first_principles", "sqp", "User_Requested_Stop"),
-    ("icrnn_cost", "clarabel", "user_limit"),
+    # the WallClock iteration callback stops it, or the back-end does not start what cannot end in time
+    ("first_principles", "ipopt", ("User_Requested_Stop", "no time for the solver's first evaluations")),
+    ("first_principles", "sqp", ("User_Requested_Stop", "no time for the solver's first evaluations")),
+    ("icrnn_cost", "clarabel", ("user_limit",)),
 ])
 def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, native):
     ctrl = default_controller("cstr", name, solver=solver, horizon=3, time_limit=1e-6)
@@ -139,7 +140,7 @@ def test_an_absurd_time_limit_is_honoured_by_each_solver_path(name, solver, nati
         v0 = ctrl.problem.cold_start(p)  # through the controller's solve thread, if any: never two solves at once
         res = ctrl.backend.solve(p, v0) if ctrl._thread is None else \
             ctrl._thread.run(lambda: ctrl.backend.solve(p, v0), 60.0)
-        assert not res.ok and native in res.status
+        assert not res.ok and any(n in res.status for n in native), res.status
 
 
 @pytest.mark.parametrize("name, solver", [("first_principles", "sqp"), ("first_principles", "ipopt"),
