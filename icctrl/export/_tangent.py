@@ -232,8 +232,9 @@ class _Plan:
 
     def __call__(self, XU: np.ndarray) -> np.ndarray:
         self.x0[: XU.shape[0]] = XU
-        for fn, args in self.ops:
-            fn(*args)
+        with np.errstate(over="ignore", invalid="ignore"):  # far outside the training data values may overflow:
+            for fn, args in self.ops:  # they come back as inf/nan, which the callers check, not as warnings
+                fn(*args)
         return self.out
 
 
@@ -538,7 +539,8 @@ class PeriodTangents:
         j = np.arange(S)
         moved[j, :, j] += h[:, None]
         out = self.run(rows, 0)
-        d = (out[B:].reshape(S, m, self.n_out) - out[:m]) / h[:, None, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite values stay non-finite (checked by callers)
+            d = (out[B:].reshape(S, m, self.n_out) - out[:m]) / h[:, None, None]
         return out[:B].copy(), d.transpose(1, 2, 0)
 
     def run(self, XU: np.ndarray, m: int) -> np.ndarray:

@@ -180,8 +180,9 @@ class CasadiSolver:
         if np.any(np.abs(lam_g) * np.where(np.isfinite(gap), gap, 1.0) > tol):  # (and none on an infinite bound)
             return False
         # at a bound: within tol of it, or held there by a complementary multiplier (an interior-point iterate)
-        at_lo = (x <= lbw + tol) | ((lam_x < 0) & (-lam_x * (x - lbw) <= tol))
-        at_hi = (x >= ubw - tol) | ((lam_x > 0) & (lam_x * (ubw - x) <= tol))
+        with np.errstate(invalid="ignore"):  # 0 × an infinite bound's distance: nan, compared as False
+            at_lo = (x <= lbw + tol) | ((lam_x < 0) & (-lam_x * (x - lbw) <= tol))
+            at_hi = (x >= ubw - tol) | ((lam_x > 0) & (lam_x * (ubw - x) <= tol))
         bad = np.where(at_lo & at_hi, False, np.where(at_lo, du < -tol, np.where(at_hi, du > tol, np.abs(du) > tol)))
         return not bool(np.any(bad))
 

@@ -253,3 +253,15 @@ def test_qp_data_that_overflow_are_a_failed_feedback_without_numpy_warnings():
         warnings.simplefilter("error")  # an overflow in the QP data must not surface as a RuntimeWarning
         w, ok, status, *_ = be.feedback(p + 1e308 * np.sign(p + 0.5))
     assert not ok and status.startswith("non_finite_linearisation") and not be.prepared
+
+
+def test_a_model_overflowing_far_outside_its_data_is_a_failed_solve_without_numpy_warnings():
+    import warnings
+
+    ctrl = default_controller("cstr", "iclstm", horizon=3)
+    pb, be = ctrl.problem, ctrl.backend
+    p = pb.parameters(PLANT.x_ss * np.array([1e150, 1e150]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = be.solve(p, pb.cold_start(p))
+    assert not res.ok and "non_finite" in res.status
