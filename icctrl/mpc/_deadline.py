@@ -73,3 +73,28 @@ class SolveThread:
 
     def __setstate__(self, state):
         self.__init__()
+
+
+class Duration:
+    """How long a recurring piece of a solve (an iteration, a phase) is expected to take: the larger of the running
+    mean of its measured durations and the longest recent one. The longest decays by DECAY per solve, so that one
+    preempted measurement does not cut every later solve; the mean keeps the estimate from decaying below the
+    typical duration while solves that stop early measure nothing."""
+
+    DECAY = 0.9
+    WEIGHT = 0.2  # of the newest measurement in the running mean
+
+    def __init__(self):
+        self.mean = self.peak = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.mean = seconds if not self.mean else (1 - self.WEIGHT) * self.mean + self.WEIGHT * seconds
+        self.peak = max(self.peak, seconds)
+
+    def decay(self) -> None:
+        self.peak *= self.DECAY
+
+    @property
+    def expected(self) -> float:
+        return max(self.mean, self.peak)
+

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.linalg.lapack import dgesv
 
 from icctrl.errors import InvalidValueError, UnknownNameError
+from icctrl.mpc._deadline import Duration
 from icctrl.mpc._derivatives import Buffered
 from icctrl.mpc._linearise import GRAPH_MODES, GenericLinearisation, IntervalLinearisation
 from icctrl.mpc._predictors import FirstPrinciples
@@ -134,7 +135,7 @@ class RTISolver:
         self.qp = QP(f"rti_qp_{qp}", self.qp_solver, h, a)
         period = getattr(pb, "period_fn", None)
         self._period = Buffered(period) if period is not None and pb.predictor.kind == "state" else None
-        self._took = {"prepare": 0.0, "feedback": 0.0}  # the longest recent time of each phase [s]
+        self._took = {"prepare": Duration(), "feedback": Duration()}  # how long each phase is expected to take
         self.reset()
 
     # -- phases ------------------------------------------------------------------------------------
@@ -245,12 +246,10 @@ class RTISolver:
     #: This back-end stops itself before its deadline (it skips a phase that would end past it), so a controller
     #: can run it in its own thread.
     bounded = True
-    #: Factor applied to the remembered phase times at each solve (WallClock's rule for iterations).
-    PHASE_DECAY = 0.9
 
     def _no_time(self, deadline, phases) -> bool:
-        """Whether the phases, at the longest recent time of each, would end past the deadline."""
-        return deadline is not None and time.perf_counter() + sum(self._took[k] for k in phases) > deadline
+        """Whether the phases, at their expected durations, would end past the deadline."""
+        return deadline is not None and time.perf_counter() + sum(self._took[k].expected for k in phases) > deadline
 
     def solve(self, p, w0, deadline: float | None = None):
         """One real-time iteration (several on a cold start), or Gauss–Newton SQP to `tol` for "sqp-gn". With a
@@ -261,8 +260,8 @@ class RTISolver:
         t_start = time.perf_counter()
         if self.time_limit and deadline is None:
             deadline = t_start + self.time_limit
-        for key in self._took:
-            self._took[key] *= self.PHASE_DECAY
+        for d in self._took.values():
+            d.decay()
         p = np.asarray(p, float)
         iterative = self.method == "sqp-gn" or self._cold
         limit = self.max_iter if self.method == "sqp-gn" else self.cold_iterations
@@ -277,7 +276,7 @@ class RTISolver:
             try:
                 if fresh:
                     took = self.prepare(w, p)
-                    self._took["prepare"] = max(self._took["prepare"], took)
+                    self._took["prepare"].add(took)
                     prep += took
                 else:
                     prep += self._lin["time"]
@@ -289,7 +288,7 @@ class RTISolver:
                 ok, status, self._lin = False, f"solver_error: {exc}".splitlines()[0], None
                 break
             fb += t_fb
-            self._took["feedback"] = max(self._took["feedback"], t_fb)
+            self._took["feedback"].add(t_fb)
             iters += 1  # Gauss–Newton iterations (QPs); daqp reports no inner count
             step = float(np.max(np.abs(w_new - w)))
             w = w_new

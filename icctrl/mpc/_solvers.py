@@ -23,6 +23,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import NotConvexError, UnknownNameError
+from icctrl.mpc._deadline import Duration
 from icctrl.mpc._predictors import FirstPrinciples, HorizonModel
 
 CASADI_SOLVERS = ("ipopt", "sqp")
@@ -53,26 +54,22 @@ IPOPT_WARM = {"ipopt.mu_init": 1e-5, "ipopt.warm_start_bound_push": 1e-8, "ipopt
 class WallClock(ca.Callback):
     """An nlpsol iteration callback that stops the solver before an iteration that would end past `deadline`
     (time.perf_counter): the native time limit of sqpmethod, which has none, and Ipopt's predictive one (its
-    `max_wall_time` only stops after the deadline). The next iteration is expected to take as long as the longest
-    one seen lately (`iteration`, decaying by ITERATION_DECAY per solve so that one preempted iteration does not
-    shorten every later solve). Call `start(deadline)` before each solve."""
-
-    #: Factor applied to the remembered iteration time at each solve's start.
-    ITERATION_DECAY = 0.9
+    `max_wall_time` only stops after the deadline). `first` is the expected time from a solve's start to its first
+    callback (set-up and first evaluations), `iteration` that between two callbacks (`Duration`s). Call
+    `start(deadline)` before each solve."""
 
     def __init__(self, nx: int, ng: int, npar: int):
         ca.Callback.__init__(self)
         self._sizes = {"x": nx, "lam_x": nx, "g": ng, "lam_g": ng, "p": npar, "lam_p": npar}
         self.deadline = float("inf")
-        self.iteration = 0.0  # seconds: the longest recent time between two callbacks
-        self.first = 0.0  # seconds: the longest recent time from the solve's start to its first callback
+        self.first, self.iteration = Duration(), Duration()
         self._mark = self._start = None
         self.construct("wall_clock", {})
 
     def start(self, deadline: float) -> None:
         self.deadline, self._mark, self._start = deadline, None, time.perf_counter()
-        self.iteration *= self.ITERATION_DECAY
-        self.first *= self.ITERATION_DECAY
+        self.first.decay()
+        self.iteration.decay()
 
     def get_n_in(self):
         return ca.nlpsol_n_out()
@@ -92,12 +89,12 @@ class WallClock(ca.Callback):
     def eval(self, arg):
         now = time.perf_counter()
         if self._mark is not None:
-            self.iteration = max(self.iteration, now - self._mark)
-        elif self._start is not None:  # the set-up and first evaluations; until an iteration is seen, its estimate
-            self.first = max(self.first, now - self._start)
-            self.iteration = self.iteration or self.first
+            self.iteration.add(now - self._mark)
+        elif self._start is not None:
+            self.first.add(now - self._start)
         self._mark = now
-        return [1.0 if now + self.iteration > self.deadline else 0.0]
+        expected = self.iteration.expected or self.first.expected  # until an iteration is seen: the set-up's
+        return [1.0 if now + expected > self.deadline else 0.0]
 
 
 @dataclass
@@ -200,8 +197,8 @@ class CasadiSolver:
         if self.time_limit and deadline is None:
             deadline = t0 + self.time_limit
         if self._clock is not None:
-            if deadline is not None and t0 + self._clock.first * self._clock.ITERATION_DECAY > deadline:
-                self._clock.first *= self._clock.ITERATION_DECAY  # (the estimate decays as if a solve ran)
+            if deadline is not None and t0 + self._clock.first.expected > deadline:
+                self._clock.first.decay()  # as if a solve had run
                 return SolveResult(None, False, "time_limit (no time for the solver's first evaluations before the "
                                    "deadline)", 0, np.nan, time.perf_counter() - t0)
             self._clock.start(deadline)

@@ -326,23 +326,26 @@ def test_the_wall_clock_stops_before_an_iteration_that_would_end_past_the_deadli
     clock = WallClock(2, 1, 1)
     args = [np.zeros(n) for n in (2, 1, 1, 2, 1, 1)]
     clock.start(time.perf_counter() + 10.0)
-    assert float(clock(*args)) == 0.0 and clock.iteration < 10.0  # the first call learns the set-up's length
-    clock.iteration = 0.02
-    clock.start(time.perf_counter() + 0.015)  # the remembered 0.018 s iteration no longer fits
+    assert float(clock(*args)) == 0.0 and 0 < clock.first.expected < 10.0  # the first call learns the set-up
+    clock.iteration.add(0.02)
+    clock.start(time.perf_counter() + 0.015)  # the typical 0.02 s iteration no longer fits
     assert float(clock(*args)) == 1.0
     clock.start(time.perf_counter() + 1.0)
     assert float(clock(*args)) == 0.0
+    for _ in range(50):  # solves that stop early measure nothing: the estimate keeps the typical iteration
+        clock.start(0.0)
+    assert clock.iteration.expected == pytest.approx(0.02)
 
 
 def test_rti_skips_a_phase_that_would_end_past_its_deadline():
     ctrl = default_controller("cstr", "iclstm", horizon=3, time_limit=1.0)
     be = ctrl.backend
-    assert be._took["prepare"] > 0 and be._took["feedback"] > 0  # learned by the warm-up solve
+    assert be._took["prepare"].expected > 0 and be._took["feedback"].expected > 0  # learned by the warm-up
     p = ctrl.problem.parameters(PLANT.x_ss)
     calls = []
     real = be.prepare
     be.prepare = lambda *a: calls.append(1) or real(*a)
-    res = be.solve(p, ctrl.problem.cold_start(p), deadline=time.perf_counter() + 0.5 * be._took["prepare"])
+    res = be.solve(p, ctrl.problem.cold_start(p), deadline=time.perf_counter() + 0.5 * be._took["prepare"].mean)
     assert not res.ok and res.status.startswith("time_limit (no time for a linearisation") and not calls
     res = be.solve(p, ctrl.problem.cold_start(p), deadline=time.perf_counter() + 10.0)
     assert res.ok and calls
@@ -350,7 +353,7 @@ def test_rti_skips_a_phase_that_would_end_past_its_deadline():
 
 def test_a_late_step_returns_the_fallback_by_its_deadline_without_a_thread():
     ctrl = default_controller("cstr", "first_principles", horizon=4, time_limit=1.0)
-    ctrl.backend._clock.iteration = 5.0  # every iteration now looks longer than the limit
+    ctrl.backend._clock.iteration.add(5.0)  # every iteration now looks longer than the limit
     u, info = ctrl.step(X0)
     assert info["status"] == "fallback_hold" and "User_Requested_Stop" in info["solver_status"] and _in_bounds(u)
     assert ctrl.backend.solver.stats()["iter_count"] == 0  # stopped at its first callback, before any iteration
@@ -363,11 +366,10 @@ def test_an_iterate_the_wall_clock_stops_at_is_kept_when_it_is_converged(solver)
     be, pb = ctrl.backend, ctrl.problem
     p = pb.parameters(X0)
     first = be.solve(p, pb.cold_start(p), deadline=time.perf_counter() + 10.0)
-    be._clock.iteration = 5.0  # any further iteration looks too long: the clock stops at the first callback
+    be._clock.iteration.add(5.0)  # any further iteration looks too long: the clock stops at the first callback
     again = be.solve(p, first.v, deadline=time.perf_counter() + 1.0)
     assert first.ok and again.ok and again.iterations == 0 and "KKT conditions met" in again.status
     be.reset()
-    be._clock.iteration = 5.0
     cold = be.solve(p, pb.cold_start(p), deadline=time.perf_counter() + 1.0)  # not optimal: refused
     assert not cold.ok and "User_Requested_Stop" in cold.status
 
