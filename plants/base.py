@@ -128,7 +128,7 @@ class Plant(abc.ABC):
             raise InvalidValueError(f"{self.name}: {what} must be numeric, got {v!r}") from exc
         if arr.shape != (n,):
             raise ShapeError(f"{self.name}: {what} must have shape ({n},), got shape {arr.shape}: {v!r}")
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise InvalidValueError(f"{self.name}: {what} must be finite, got {arr.tolist()}")
         return arr
 
@@ -136,7 +136,7 @@ class Plant(abc.ABC):
         """Validate one state: shape (nx,), finite, inside the region where the model is valid."""
         x = self._vector(x, self.nx, "state x")
         bad = (x < self.x_lb) | (x > self.x_ub)
-        if np.any(bad):
+        if bad.any():
             i = int(np.argmax(bad))
             raise InvalidValueError(
                 f"{self.name}: state {self.state_names[i]} = {float(x[i])!r} {self.state_units[i]} "
@@ -150,14 +150,14 @@ class Plant(abc.ABC):
         u = self._vector(u, self.nu, "input u")
         slack = U_BOUND_TOL * (self.u_ub - self.u_lb)
         bad = (u < self.u_lb - slack) | (u > self.u_ub + slack)
-        if np.any(bad):
+        if bad.any():
             i = int(np.argmax(bad))
             raise InvalidValueError(
                 f"{self.name}: input {self.input_names[i]} = {float(u[i])!r} {self.input_units[i]} "
                 f"is outside its "
                 f"bounds [{self.u_lb[i]}, {self.u_ub[i]}]"
             )
-        return np.clip(u, self.u_lb, self.u_ub)
+        return np.minimum(np.maximum(u, self.u_lb), self.u_ub)  # np.clip, at a third of its cost
 
     def check_disturbance(self, d: Any) -> np.ndarray:
         """Validate one disturbance vector; None means the nominal `d_nom`."""
@@ -198,7 +198,7 @@ class Plant(abc.ABC):
         d = self.check_disturbance(d)
         dt = self.check_dt(dt)
         x_next = self._advance(x, u, dt, d)
-        if not np.all(np.isfinite(x_next)):
+        if not np.isfinite(x_next).all():
             raise IntegrationError(
                 f"{self.name}: integration from x={x.tolist()} with u={u.tolist()} over dt={dt} "
                 f"gave a non-finite state {x_next.tolist()}"

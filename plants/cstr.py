@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
@@ -71,13 +72,16 @@ class CSTR(Plant):
         return self.k0 * exp(-self.E / (self.R * T)) * C**2
 
     def _rhs(self, x: np.ndarray, u: np.ndarray, d: np.ndarray) -> np.ndarray:
-        C, T = x[0], x[1]
-        r = self._rate(C, T)
+        C, T = x.tolist()  # Python floats: the integrator calls this hundreds of times a period
+        if not T > 0:  # no Arrhenius rate at or below 0 K: let the integrator see it fail
+            return np.array([np.nan, np.nan])
+        c_in, q = u.tolist()
+        r = self._rate(C, T, exp=math.exp)
         a = self.F / self.V
         return np.array(
             [
-                a * (u[0] - C) - r,
-                a * (self.T0 - T) - self.dH / (self.rho * self.Cp) * r + u[1] / (self.rho * self.Cp * self.V),
+                a * (c_in - C) - r,
+                a * (self.T0 - T) - self.dH / (self.rho * self.Cp) * r + q / (self.rho * self.Cp * self.V),
             ]
         )
 
