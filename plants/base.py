@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import threading
 from typing import Any
 
 import numpy as np
@@ -16,14 +17,47 @@ U_BOUND_TOL = 1e-9
 # LSODA steps allowed per sampling period: far above what any plant here needs (CSTR periods anywhere in its
 # valid region take at most about 300), so only a runaway ends it, and then as an IntegrationError.
 LSODA_MAX_STEPS = 100_000
+# LSODA's failure codes, as scipy's `ode.get_return_code` documents them.
+LSODA_FAILURES = {
+    -1: "excess work done (more than LSODA_MAX_STEPS steps)",
+    -2: "excess accuracy requested (tolerances too small)",
+    -3: "illegal input detected (also what a state running away within the period gives)",
+    -4: "repeated error test failures",
+    -5: "repeated convergence failures (perhaps a bad Jacobian or tolerances)",
+    -6: "error weight became zero",
+    -7: "internal workspace insufficient",
+}
+
+_LSODA = threading.local()  # per thread: (rtol, atol, has_jac) -> one reusable scipy `ode` LSODA instance
+
+
+def _lsoda_rhs(t: float, y: np.ndarray, plant: Plant, u: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return plant._rhs(y, u, d)
+
+
+def _lsoda_jac(t: float, y: np.ndarray, plant: Plant, u: np.ndarray, d: np.ndarray) -> np.ndarray:
+    return plant._jac(y, u, d)
+
+
+def _lsoda(rtol: float, atol: float, has_jac: bool) -> Any:
+    """A scipy `ode` LSODA instance for these settings, built once per thread. The plant comes in as a
+    parameter of each call and every call starts afresh, so nothing of a plant (a drifted k0) is cached."""
+    from scipy.integrate import ode
+
+    cache = _LSODA.__dict__.setdefault("solvers", {})
+    key = (rtol, atol, has_jac)
+    if key not in cache:
+        solver = ode(_lsoda_rhs, _lsoda_jac if has_jac else None)
+        cache[key] = solver.set_integrator("lsoda", rtol=rtol, atol=atol, nsteps=LSODA_MAX_STEPS)
+    return cache[key]
 
 
 class Plant(abc.ABC):
     """A dynamical system in absolute physical units; subclasses fill the attributes and `_rhs`.
 
     Continuous-time plants implement `_rhs` (numpy) and `_casadi_rhs_expr` (CasADi, same equations);
-    `step` integrates `_rhs` at `rtol`, `atol` with `ivp_method`: "LSODA" through scipy `odeint` (the LSODA
-    code `solve_ivp` drives, stopping at dt as it does, without its per-call Python machinery), any other
+    `step` integrates `_rhs` at `rtol`, `atol` with `ivp_method`: "LSODA" through one reused scipy `ode`
+    LSODA instance (the LSODA code `solve_ivp` drives, without its per-call Python machinery), any other
     method through `solve_ivp`; `casadi_step` is a fixed-step RK4 of the CasADi twin for NMPC. Discrete-time
     plants override `_advance` and `casadi_step` and leave `rhs` raising NotImplementedError.
     """
@@ -177,25 +211,22 @@ class Plant(abc.ABC):
         return self._advance_solve_ivp(x, u, dt, d)
 
     def _advance_lsoda(self, x: np.ndarray, u: np.ndarray, dt: float, d: np.ndarray) -> np.ndarray:
-        """LSODA (stiff/non-stiff switching, the analytic Jacobian when the plant has one) via `odeint`,
-        stopping exactly at dt (tcrit) like `solve_ivp`'s LSODA, so both give the same state."""
-        from scipy.integrate import odeint
-
-        dfun = (lambda y, t: self._jac(y, u, d)) if self._has_jac() else None
+        """LSODA (stiff/non-stiff switching, the analytic Jacobian when the plant has one) from a fresh start."""
+        has_jac = self._has_jac()
+        solver = _lsoda(float(self.rtol), float(self.atol), has_jac)
+        solver.set_f_params(self, u, d)
+        if has_jac:
+            solver.set_jac_params(self, u, d)
+        solver.set_initial_value(x, 0.0)
         with np.errstate(over="ignore", invalid="ignore"):
-            y, info = odeint(
-                lambda y, t: self._rhs(y, u, d), x, (0.0, dt), Dfun=dfun, rtol=self.rtol, atol=self.atol,
-                tcrit=(dt,), mxstep=LSODA_MAX_STEPS, full_output=True,
-            )  # fmt: skip
-        reached = float(info["tcur"][-1])
-        why = None if info["message"] == "Integration successful." else info["message"]
-        if why is None and reached < dt * (1 - 1e-12):  # odeint's tcrit mode calls this a success
-            why = f"the step size underflowed at t={reached}, short of dt (the state runs away)"
-        if why is not None:
+            x_next = solver.integrate(dt)
+        if not solver.successful():
+            code = solver.get_return_code()
             raise IntegrationError(
-                f"{self.name}: LSODA failed from x={x.tolist()} with u={u.tolist()} over dt={dt}: {why}"
+                f"{self.name}: LSODA failed from x={x.tolist()} with u={u.tolist()} over dt={dt}: "
+                f"{LSODA_FAILURES.get(code, 'unexpected failure')} (return code {code})"
             )
-        return y[-1].copy()
+        return x_next.copy()
 
     def _advance_solve_ivp(self, x: np.ndarray, u: np.ndarray, dt: float, d: np.ndarray) -> np.ndarray:
         """Integrate `_rhs` over [0, dt] with scipy `solve_ivp(method=ivp_method)`."""
