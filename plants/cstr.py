@@ -21,7 +21,8 @@ class CSTR(Plant):
     dC_A/dt = F/V (C_A0 − C_A) − k0 exp(−E/RT) C_A²
     dT/dt   = F/V (T0 − T) − ΔH/(ρ Cp) k0 exp(−E/RT) C_A² + Q/(ρ Cp V)
 
-    Time is in hours. `step` uses scipy LSODA with rtol=1e-8, atol=1e-10 and the analytic Jacobian.
+    Time is in hours. `step` uses scipy LSODA with rtol=1e-8, atol=1e-10 and the analytic Jacobian (its
+    cost per period: docs/reliability.md, "So the solvers are the cost").
     `casadi_step` is RK4 with 10 substeps per 0.005 h by default (matches `step` to ~1e-9 relative in the
     stability region). The deviation form of the papers (x − x_ss, u − u_ss) is available through
     `to_deviation` / `from_deviation`; bounds and the Lyapunov function are stated on it.
