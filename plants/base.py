@@ -39,13 +39,14 @@ def _lsoda_jac(t: float, y: np.ndarray, plant: Plant, u: np.ndarray, d: np.ndarr
     return plant._jac(y, u, d)
 
 
-def _lsoda(rtol: float, atol: float, has_jac: bool) -> Any:
-    """A scipy `ode` LSODA instance for these settings, built once per thread. The plant comes in as a
-    parameter of each call and every call starts afresh, so nothing of a plant (a drifted k0) is cached."""
+def _lsoda(rtol: Any, atol: Any, has_jac: bool) -> Any:
+    """A scipy `ode` LSODA instance for these settings (scalar or per-state tolerances), built once per thread.
+    The plant comes in as a parameter of each call and every call starts afresh, so nothing of a plant (a
+    drifted k0) is cached."""
     from scipy.integrate import ode
 
     cache = _LSODA.__dict__.setdefault("solvers", {})
-    key = (rtol, atol, has_jac)
+    key = tuple(v if isinstance(v, float) else tuple(np.ravel(v).tolist()) for v in (rtol, atol)) + (has_jac,)
     if key not in cache:
         solver = ode(_lsoda_rhs, _lsoda_jac if has_jac else None)
         cache[key] = solver.set_integrator("lsoda", rtol=rtol, atol=atol, nsteps=LSODA_MAX_STEPS)
@@ -213,7 +214,7 @@ class Plant(abc.ABC):
     def _advance_lsoda(self, x: np.ndarray, u: np.ndarray, dt: float, d: np.ndarray) -> np.ndarray:
         """LSODA (stiff/non-stiff switching, the analytic Jacobian when the plant has one) from a fresh start."""
         has_jac = self._has_jac()
-        solver = _lsoda(float(self.rtol), float(self.atol), has_jac)
+        solver = _lsoda(self.rtol, self.atol, has_jac)
         solver.set_f_params(self, u, d)
         if has_jac:
             solver.set_jac_params(self, u, d)

@@ -103,3 +103,14 @@ def test_a_plant_without_jacobian_agrees_too():
     fast = np.array([pv.step(x, u) for x, u in zip(X, U)])
     ref = np.array([pv._advance_solve_ivp(x, u, pv.dt, pv.d_nom) for x, u in zip(X, U)])
     np.testing.assert_allclose(fast, ref, rtol=AGREE, atol=pv.atol)
+
+
+def test_per_state_tolerances_are_used(cstr):
+    X, U = _states(cstr, 4, True, seed=7)
+    per_state = copy.copy(cstr)
+    per_state.atol = np.array([1e-10, 1e-10])
+    assert _gap(per_state, X, U) <= AGREE
+    per_state.atol = np.array([1e-2, 1e-10])  # a loose C_A tolerance (it sets the steps) must show
+    loose = np.array([per_state.step(x, u) for x, u in zip(X, U)])
+    tight = np.array([cstr.step(x, u) for x, u in zip(X, U)])
+    assert np.max(np.abs(loose - tight) / np.abs(tight)) > AGREE
