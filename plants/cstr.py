@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
@@ -20,7 +21,8 @@ class CSTR(Plant):
     dC_A/dt = F/V (C_A0 − C_A) − k0 exp(−E/RT) C_A²
     dT/dt   = F/V (T0 − T) − ΔH/(ρ Cp) k0 exp(−E/RT) C_A² + Q/(ρ Cp V)
 
-    Time is in hours. `step` uses scipy LSODA with rtol=1e-8, atol=1e-10 and the analytic Jacobian.
+    Time is in hours. `step` uses scipy LSODA with rtol=1e-8, atol=1e-10 and the analytic Jacobian (its
+    cost per period: docs/reliability.md, "So the solvers are the cost").
     `casadi_step` is RK4 with 10 substeps per 0.005 h by default (matches `step` to ~1e-9 relative in the
     stability region). The deviation form of the papers (x − x_ss, u − u_ss) is available through
     `to_deviation` / `from_deviation`; bounds and the Lyapunov function are stated on it.
@@ -71,13 +73,16 @@ class CSTR(Plant):
         return self.k0 * exp(-self.E / (self.R * T)) * C**2
 
     def _rhs(self, x: np.ndarray, u: np.ndarray, d: np.ndarray) -> np.ndarray:
-        C, T = x[0], x[1]
-        r = self._rate(C, T)
+        C, T = x.tolist()  # Python floats: the integrator calls this hundreds of times a period
+        if not T > 0:  # no Arrhenius rate at or below 0 K: let the integrator see it fail
+            return np.array([np.nan, np.nan])
+        c_in, q = u.tolist()
+        r = self._rate(C, T, exp=math.exp)
         a = self.F / self.V
         return np.array(
             [
-                a * (u[0] - C) - r,
-                a * (self.T0 - T) - self.dH / (self.rho * self.Cp) * r + u[1] / (self.rho * self.Cp * self.V),
+                a * (c_in - C) - r,
+                a * (self.T0 - T) - self.dH / (self.rho * self.Cp) * r + q / (self.rho * self.Cp * self.V),
             ]
         )
 
