@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds per solve (a later result is refused: fallback)")
     p.add_argument("--max-iter", type=int, default=None, help="solver iteration limit")
+    p.add_argument("--solver", default=None,
+                   help="solver for every controller (default: each controller's own, e.g. ipopt for the "
+                        "first-principles reference)")
     p.add_argument("--faults", default="nominal",
                    help="comma-separated fault scenarios, or all: " + ", ".join(_fault_names()))
     p.add_argument("--workers", "--jobs", dest="workers", type=int, default=1,
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
         names = tuple(CSTR_CONTROLLERS)
     out = soak(args.plant, args.starts, controllers=names, steps=args.steps, horizon=args.horizon,
-               seed=args.seed, time_limit=args.time_limit, max_iter=args.max_iter, faults=args.faults,
+               seed=args.seed, time_limit=args.time_limit, max_iter=args.max_iter, solver=args.solver,
+               faults=args.faults,
                workers=args.workers, cluster=args.cluster, out=args.out, json_path=args.json, plot=args.plot,
                progress=not args.quiet, command="icctrl " + " ".join(sys.argv[1:]))
     if not args.quiet:

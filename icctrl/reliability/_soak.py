@@ -147,12 +147,13 @@ def _calibrate(plant: str, controllers, horizon: int, options: dict, steps: int,
 
 def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS, steps: int = 30,
          horizon: int = 10, seed: int = 0, time_limit: float | None = None, max_iter: int | None = None,
-         faults="nominal", workers: int | None = None, jobs: int = 1, cluster: str | None = None, out=None,
-         json_path=None, plot=None, save_every: int = 10, progress: bool = True,
+         solver: str | None = None, faults="nominal", workers: int | None = None, jobs: int = 1,
+         cluster: str | None = None, out=None, json_path=None, plot=None, save_every: int = 10, progress: bool = True,
          command: str | None = None) -> dict:
     """Closed-loop episodes of `steps` periods from `starts` seeded random states of the plant's stability
     region, for each controller and each fault scenario (`faults`: names, a comma-separated string or "all";
-    see `FAULTS`); returns (and writes atomically to `json_path`) the counts.
+    see `FAULTS`); returns (and writes atomically to `json_path`) the counts. `solver` replaces every controller's
+    own solver (e.g. "ipopt" for the first-principles reference).
 
     The JSON holds {"episodes", "unhandled", "nan_actions", "hard_violations", "by_fault", "latency_ms"} and
     the earlier {"unhandled_exceptions", "violations", "fallbacks", "worst_solve_ms"}, the same per
@@ -173,7 +174,13 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise InvalidValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     fault_list = fault_names(faults)
-    options = {k: v for k, v in (("time_limit", time_limit), ("max_iter", max_iter)) if v is not None}
+    if solver is not None:
+        from icctrl.mpc._solvers import SOLVERS
+
+        if str(solver).lower() not in SOLVERS:
+            raise UnknownNameError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+    options = {k: v for k, v in (("time_limit", time_limit), ("max_iter", max_iter),
+                                 ("solver", None if solver is None else str(solver).lower())) if v is not None}
     x0s = _plant(plant).sample_stability_region(starts, np.random.default_rng(seed))
     config = {"plant": str(plant).lower(), "starts": starts, "steps": steps, "horizon": horizon, "seed": seed,
               "controllers": list(controllers), "faults": list(fault_list), "solver_options": options,

@@ -125,3 +125,12 @@ def test_every_fault_in_closed_loop_gives_no_unhandled_exception_nan_action_or_h
     assert cut["latency_ms"]["limit"] is not None and out["config"]["calibration_median_solve_s"]["first_principles"]
     nominal = out["by_fault"]["nominal"]["first_principles"]
     assert nominal["cost_degradation"] == pytest.approx(1.0) and nominal["fallbacks"] == 0
+
+
+def test_a_soak_can_run_every_controller_on_another_solver():
+    out = soak("cstr", 1, controllers=("first_principles",), steps=4, horizon=3, faults="nominal,time_limit_cut",
+               solver="ipopt", progress=False)
+    assert out["per_controller"]["first_principles"]["solver"] == "ipopt"
+    assert out["config"]["solver_options"]["solver"] == "ipopt" and out["unhandled"] == 0
+    with pytest.raises(UnknownNameError, match="nosuch"):
+        soak("cstr", 1, controllers=("first_principles",), solver="nosuch", progress=False)
