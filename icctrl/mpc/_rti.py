@@ -243,10 +243,6 @@ class RTISolver:
         return float(np.max(np.abs(f + bias - x1) / pb.x_scale))
 
     # -- the back-end interface of Controller ------------------------------------------------------
-    #: This back-end stops itself before its deadline (it skips a phase that would end past it), so a controller
-    #: can run it in its own thread.
-    bounded = True
-
     def _no_time(self, deadline, phases) -> bool:
         """Whether the phases, at their expected durations, would end past the deadline."""
         return deadline is not None and time.perf_counter() + sum(self._took[k].expected for k in phases) > deadline

@@ -121,7 +121,7 @@ class CasadiSolver:
         if expand is None:  # scalar SX graphs pay off for the plant's few equations, not for dense network layers
             expand = isinstance(problem.predictor, FirstPrinciples)
         self.problem, self.method, self.time_limit = problem, method, time_limit
-        self._clock: WallClock | None = None  # sqpmethod's native time limit, when a time_limit is given
+        self._clock: WallClock | None = None  # the predictive time limit, when a time_limit is given
         if method == "ipopt":
             opts = {"ipopt.print_level": 0, "ipopt.sb": "yes", "print_time": False, "ipopt.tol": tol,
                     "ipopt.acceptable_tol": max(tol * 100, 1e-4), "ipopt.max_iter": max_iter,
@@ -182,10 +182,6 @@ class CasadiSolver:
             at_hi = (x >= ubw - tol) | ((lam_x > 0) & (lam_x * (ubw - x) <= tol))
         bad = np.where(at_lo & at_hi, False, np.where(at_lo, du < -tol, np.where(at_hi, du > tol, np.abs(du) > tol)))
         return not bool(np.any(bad))
-
-    #: This back-end stops itself before its deadline (iteration callback), so a controller can run it in its own
-    #: thread.
-    bounded = True
 
     def solve(self, p: np.ndarray, v0: np.ndarray, deadline: float | None = None) -> SolveResult:
         """Solve from v0; with a time limit, stop by `deadline` (time.perf_counter; default: the limit from now)."""

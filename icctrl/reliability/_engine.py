@@ -21,8 +21,8 @@ RECORDS, CONFIG = "records.jsonl", "config.json"
 #: write in the page cache); a machine crash loses at most this much. One fsync per record cost 3.2 ms of wall
 #: time each here, 160 s of the parent's time in a 50 000-episode soak.
 SYNC_S = 1.0
-#: Records between two `gc.freeze()` calls of the collecting process. A full collection there scans every record
-#: kept so far (0.26 s at 50 000 records), a third process on the workers' two cores while it runs.
+#: Records between two `gc.freeze()` calls of the collecting process. Without them a full collection there scans
+#: every record kept so far, a third process on the workers' two cores while it runs.
 FREEZE_EVERY = 1000
 #: Thread-count variables of the numerical libraries (OpenMP, OpenBLAS, MKL, BLIS, Apple Accelerate).
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",

@@ -28,8 +28,8 @@ SOAK_CONTROLLERS = ("iclstm", "first_principles")
 MAX_EXCEPTION_RECORDS = 100
 PLANTS = ("cstr",)
 CALIBRATION = "calibration.json"
-#: Fewest seconds between two progress rewrites of the JSON: a summary of 50 000 records takes 1.5 s of the parent's
-#: CPU, a third process on the workers' cores while it runs.
+#: Fewest seconds between two progress rewrites of the JSON: each summarises every record so far in the parent, a
+#: third process on the workers' cores while it runs.
 PROGRESS_S = 300.0
 
 _CACHE: dict = {}  # per process: controllers compiled once, keyed by everything that defines them
