@@ -17,6 +17,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 #: Seconds between forced GIL hand-overs while a time-limited controller exists (Python's default is 5 ms).
 SWITCH_INTERVAL = 2e-4
+#: Keys of the dictionaries CasADi returns on each solve (solver stats, nlpsol results), held for the process's life.
+_KEYS: set[str] = set()
+
+
+def keep_keys(d: dict) -> dict:
+    """`d` (a dictionary CasADi built for this call), its key strings kept alive.
+
+    Each conversion of a CasADi dictionary interns its keys, and a key no Python object holds is interned and freed
+    again on every call. The dummies that leaves in the interpreter's table of interned strings make it rebuild the
+    whole table every few thousand solves: 10–20 ms inside one solve, once per 1500 solves of the convex controller
+    (docs/reliability.md). Holding the keys makes every later conversion find them."""
+    if not _KEYS.issuperset(d):
+        _KEYS.update(d)
+    return d
 
 
 class LateSolve(Exception):

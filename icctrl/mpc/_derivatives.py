@@ -18,6 +18,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import InvalidValueError, UnknownNameError
+from icctrl.mpc._deadline import keep_keys
 
 #: "tangent": numpy forward mode read from a learned model's graph; "differences": forward differences through the
 #: same graph's batched values (faster for gated models, Jacobians to about 1e-7)
@@ -98,4 +99,4 @@ class Buffered:
         return self.res
 
     def stats(self) -> dict:
-        return self.buf.stats()
+        return keep_keys(self.buf.stats())

@@ -23,7 +23,7 @@ import casadi as ca
 import numpy as np
 
 from icctrl.errors import NotConvexError, UnknownNameError
-from icctrl.mpc._deadline import Duration
+from icctrl.mpc._deadline import Duration, keep_keys
 from icctrl.mpc._predictors import FirstPrinciples, HorizonModel
 
 CASADI_SOLVERS = ("ipopt", "sqp")
@@ -155,6 +155,12 @@ class CasadiSolver:
         lam_g = ca.MX.sym("lam_g", problem.g.numel())
         du = ca.gradient(problem.J, problem.w) + ca.jtimes(problem.g, problem.w, lam_g, True)
         self._kkt = ca.Function("kkt", [problem.w, problem.p, lam_g], [du, problem.g])
+        self._recheck = Duration()  # how long `_converged` takes: not started when it would end past the deadline
+        if time_limit:  # measured once now, so that the first step's estimate exists
+            w0, g0 = np.zeros(problem.w.numel()), np.zeros(problem.g.numel())
+            t_check = time.perf_counter()
+            self._converged({"x": w0, "lam_x": w0, "lam_g": g0}, np.zeros(problem.p.numel()))
+            self._recheck.add(time.perf_counter() - t_check)
 
     #: Statuses whose iterate is accepted when it meets the KKT conditions (`_converged`).
     RECHECKED = ("User_Requested_Stop", "Search_Direction_Becomes_Too_Small")
@@ -199,18 +205,23 @@ class CasadiSolver:
                                    "deadline)", 0, np.nan, time.perf_counter() - t0)
             self._clock.start(deadline)
         try:
-            sol = self.solver(**args)
+            sol = keep_keys(self.solver(**args))
         except RuntimeError as exc:  # evaluation errors inside the solver
             return SolveResult(None, False, f"solver_error: {exc}".splitlines()[0], 0, np.nan,
                                time.perf_counter() - t0)
         elapsed = time.perf_counter() - t0
-        stats = self.solver.stats()
+        stats = keep_keys(self.solver.stats())
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
-        if not ok and status in self.RECHECKED and (deadline is None or time.perf_counter() < deadline) and \
-                self._converged(sol, p):
-            ok, status = True, f"Solve_Succeeded (KKT conditions met at its {status})"
-        if deadline is not None and t0 + elapsed > deadline:
+        if not ok and status in self.RECHECKED:
+            t_check = time.perf_counter()
+            if deadline is None or t_check + self._recheck.expected < deadline:
+                ok = self._converged(sol, p)
+                self._recheck.add(time.perf_counter() - t_check)
+            self._recheck.decay()
+            if ok:
+                status = f"Solve_Succeeded (KKT conditions met at its {status})"
+        if deadline is not None and time.perf_counter() > deadline:  # the solve, or the solve and its recheck
             ok, status = False, f"time_limit ({status})"
         v = np.array(sol["x"]).reshape(-1)
         if ok:

@@ -237,12 +237,14 @@ _STEP = re.compile(r"^step \d+: ")
 
 
 def _latency(recs: list[dict]) -> dict:
-    """Worst wall time of a `step` call (ms) against the solver time limit of the same episodes."""
+    """Worst wall time of a `step` call (ms) against the solver time limit of the same episodes, and the CPU time the
+    loop's thread spent in the step most over its limit (far less than its wall time: the core was taken away)."""
     worst = max((r.get("worst_step_ms", 0.0) for r in recs), default=None)
-    limited = [r for r in recs if r.get("time_limit_ms")]
-    over = [r["worst_step_ms"] - r["time_limit_ms"] for r in limited if "worst_step_ms" in r]
+    limited = [r for r in recs if r.get("time_limit_ms") and "worst_step_ms" in r]
+    top = max(limited, key=lambda r: r["worst_step_ms"] - r["time_limit_ms"], default=None)
     return {"max": worst, "limit": max((r["time_limit_ms"] for r in limited), default=None),
-            "max_over_limit": max(over) if over else None}
+            "max_over_limit": None if top is None else top["worst_step_ms"] - top["time_limit_ms"],
+            "cpu_at_max_over_limit": None if top is None else top.get("worst_step_cpu_ms")}
 
 
 def _add(acc: Counter, counts: dict | None) -> None:

@@ -374,6 +374,43 @@ def test_an_iterate_the_wall_clock_stops_at_is_kept_when_it_is_converged(solver)
     assert not cold.ok and "User_Requested_Stop" in cold.status
 
 
+def test_the_kkt_recheck_is_not_started_when_it_would_end_past_the_deadline():
+    """A stop by the wall clock leads to the KKT recheck; a recheck that cannot end by the deadline is skipped
+    (it cost 0.5-1.8 ms on the convex controller, past its deadline), and the expected length exists from the start."""
+    ctrl = default_controller("cstr", "first_principles", solver="sqp", horizon=4, time_limit=1.0)
+    be, pb = ctrl.backend, ctrl.problem
+    assert be._recheck.expected > 0  # measured when the solver was built
+    p = pb.parameters(X0)
+    first = be.solve(p, pb.cold_start(p), deadline=time.perf_counter() + 10.0)
+    be._clock.iteration.add(5.0)  # the clock stops at the first callback
+    be._recheck.add(5.0)  # and the recheck looks longer than the time left
+    calls = []
+    real = be._converged
+    be._converged = lambda *a: calls.append(1) or real(*a)
+    again = be.solve(p, first.v, deadline=time.perf_counter() + 1.0)
+    assert not again.ok and "User_Requested_Stop" in again.status and not calls
+    be._recheck = type(be._recheck)()
+    again = be.solve(p, first.v, deadline=time.perf_counter() + 1.0)
+    assert again.ok and calls == [1]
+
+
+def test_the_keys_of_the_dictionaries_casadi_returns_each_solve_stay_interned():
+    """Each conversion of a CasADi dictionary interns its keys; keys nothing held were interned and freed on every
+    solve, and the dummies this left made Python rebuild its table of interned strings (10-20 ms in one solve)."""
+    import sys
+
+    from icctrl.mpc._deadline import _KEYS
+
+    for name, solver in (("first_principles", "sqp"), ("first_principles", "ipopt"), ("iclstm", "rti")):
+        ctrl = default_controller("cstr", name, solver=solver, horizon=3, time_limit=1.0)
+        ctrl.step(X0)
+        be = ctrl.backend
+        stats = be.solver.stats() if solver != "rti" else be.qp.call.stats()
+        assert set(stats) <= _KEYS and all(sys.intern(k) is k for k in stats)
+        if solver != "rti":
+            assert {"lam_p", "lam_x", "lam_g"} <= _KEYS  # the nlpsol result's keys as well
+
+
 def test_sqp_at_its_optimum_succeeds_though_its_line_search_stalls():
     """At the steady state the cold start is optimal; sqpmethod's first QP step is zero, its line search fails and
     leaves the slack's bound multiplier stale, so it reports a too-small step. The KKT test recomputes that

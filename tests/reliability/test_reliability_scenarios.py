@@ -123,6 +123,8 @@ def test_every_fault_in_closed_loop_gives_no_unhandled_exception_nan_action_or_h
     assert out["unhandled"] == 0 and out["nan_actions"] == 0 and out["hard_violations"] == 0
     cut = out["by_fault"]["time_limit_cut"]["first_principles"]
     assert cut["latency_ms"]["limit"] is not None and out["config"]["calibration_median_solve_s"]["first_principles"]
+    lat = cut["latency_ms"]  # the CPU time of the step most over its limit: at most its wall time
+    assert 0 < lat["cpu_at_max_over_limit"] <= lat["max_over_limit"] + lat["limit"] + 0.05
     nominal = out["by_fault"]["nominal"]["first_principles"]
     assert nominal["cost_degradation"] == pytest.approx(1.0) and nominal["fallbacks"] == 0
 
