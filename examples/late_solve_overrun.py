@@ -63,9 +63,9 @@ def step_parts(args: tuple) -> list[dict]:
     rows, cur = [], {"name": None}
     solve, step = controller_module.Controller._solve, controller_module.Controller.step
 
-    def timed_solve(self, p, v0, t_step):
+    def timed_solve(self, p, t_step):
         t0 = time.perf_counter()
-        res = solve(self, p, v0, t_step)
+        res = solve(self, p, t_step)
         cur.update(pre=t0 - t_step, late=time.perf_counter() - t_step - self.time_limit, t1=time.perf_counter(),
                    limit=self.time_limit)
         return res

@@ -225,7 +225,7 @@ class Controller:
                 self._bias = (1 - self.offset_free) * self._bias + self.offset_free * miss
         u_ref = None if x_ref is None else self.target_input(x_ref, d)
         p = pb.parameters(x, u_prev, x_ref, d, u_ref=u_ref, bias=self._bias)
-        res = self._solve(p, self._initial_guess(p), t_step)
+        res = self._solve(p, t_step)
         self.stats["steps"] += 1
         info = {"status": SUCCESS, "success": True, "solver_status": res.status, "solve_time": res.solve_time,
                 "iterations": res.iterations, "objective": res.objective, "solver": self.solver_name,
@@ -283,18 +283,20 @@ class Controller:
         args = {"i0": x, "i1": u, **({"i2": d0} if "i2" in self._period.args else {})}
         return self._period(**args)["o0"].copy()
 
-    def _solve(self, p: np.ndarray, v0: np.ndarray, t_step: float) -> SolveResult:
-        """The back-end's answer; an exception or a solve past the step deadline becomes a failed result."""
+    def _solve(self, p: np.ndarray, t_step: float) -> SolveResult:
+        """The back-end's answer from the warm start; an exception or a solve past the step deadline becomes a failed
+        result (the warm start is not built for a solve that cannot start)."""
         t0 = time.perf_counter()
         try:
             if not self.time_limit:
-                return self.backend.solve(p, v0)
+                return self.backend.solve(p, self._initial_guess(p))
             deadline = t_step + self.time_limit - DEADLINE_MARGIN  # a margin for the work of `step` after the solve
             if self._thread is not None:
+                v0 = self._initial_guess(p)
                 return self._thread.run(lambda: self.backend.solve(p, v0), deadline - t0)
             if t0 >= deadline:
                 raise LateSolve("no time left for a solve before the step deadline")
-            return self.backend.solve(p, v0, deadline=deadline)  # it stops itself by then, in this thread
+            return self.backend.solve(p, self._initial_guess(p), deadline=deadline)  # it stops itself by then
         except LateSolve as exc:
             return SolveResult(None, False, f"time_limit (step deadline: {exc})", 0, np.nan, time.perf_counter() - t0)
         except Exception as exc:  # a solver back-end must never take the control loop down with it
