@@ -7,7 +7,7 @@ Benchmarks: `gaussian_pair` (closed-form maps) and `w2bench` (Korotin et al. 202
 Cost convention: c(x, y) = ½‖x − y‖²; W2² estimates are of the squared distance E‖X − T(X)‖².
 """
 
-from icctrl.ot._base import DivergenceError, auto_budget
+from icctrl.ot._base import DivergenceError, auto_budget, auto_lr
 from icctrl.ot._dense_icnn import DenseICNN
 from icctrl.ot._gaussian import GaussianPair, gaussian_pair, linear_map
 from icctrl.ot._metrics import cosine, displacement_dims, l2_uvp, support_recovery
@@ -20,5 +20,5 @@ from icctrl.ot._w2dual import W2Dual
 
 __all__ = ["W2Dual", "SparseW2Dual", "MongeGapMap", "monge_gap", "l2_uvp", "cosine", "displacement_dims",
            "support_recovery", "displacement_penalty", "PENALTIES", "AdaptiveLambda", "gaussian_pair",
-           "GaussianPair", "linear_map", "DenseICNN", "DivergenceError", "auto_budget", "w2bench", "W2Bench",
+           "GaussianPair", "linear_map", "DenseICNN", "DivergenceError", "auto_budget", "auto_lr", "w2bench", "W2Bench",
            "sinkhorn", "sinkhorn_divergence", "marginal_w2", "moved_coordinates"]

@@ -10,16 +10,16 @@ import torch
 
 from icctrl.errors import InvalidValueError, UnknownNameError
 from icctrl.ot._arrays import to_points
-from icctrl.ot._base import check_positive
+from icctrl.ot._base import auto_lr, check_positive
 from icctrl.ot._penalties import PENALTIES, AdaptiveLambda, _tau
 from icctrl.ot._w2dual import W2Dual
 
 #: settings the bare call leaves unset, on a sparse pair (small potentials: the penalised part lives on few
 #: coordinates, and a step stays cheap at d in the thousands) and on a dense one (W2Dual's bare call)
 SPARSE_DEFAULTS = dict(potential="icnn", init="identity", quadratic=0.5, quadratic_g=1.0, hidden=64, layers=2,
-                       batch_size=128, pretrain_iters=50)
+                       batch_size=128, pretrain_iters=50, lr=1e-2)
 PLAIN_DEFAULTS = dict(potential="dense", init="linear", quadratic="auto", quadratic_g="auto", hidden=None, layers=3,
-                      batch_size=512, pretrain_iters=300)
+                      batch_size=512, pretrain_iters=300, lr="auto")
 _ARCH = ("potential", "init", "quadratic", "quadratic_g")
 
 #: the robust outlier cut of `moved_coordinates` (median + MOVED_K·MAD) and the displacement share it must carry
@@ -164,7 +164,7 @@ class SparseW2Dual(W2Dual):
         """The sparse potentials (ICNN, g = ½‖u‖² + ICNN, a pooled centring) or, with `plain`, W2Dual's defaults."""
         arch = self._plain_arch if plain else self._sparse_arch
         for k, v in arch.items():
-            setattr(self, k, v)
+            setattr(self, k, auto_lr(self.dim) if (k, v) == ("lr", "auto") else v)
         self._q = tuple(0.0 if q == "auto" else q for q in (self.quadratic, self.quadratic_g))
         self.separate_centering = plain
         self._plain = plain
