@@ -17,9 +17,9 @@ from icctrl.ot._w2dual import W2Dual
 #: settings the bare call leaves unset, on a sparse pair (small potentials: the penalised part lives on few
 #: coordinates, and a step stays cheap at d in the thousands) and on a dense one (W2Dual's bare call)
 SPARSE_DEFAULTS = dict(potential="icnn", init="identity", quadratic=0.5, quadratic_g=1.0, hidden=64, layers=2,
-                       batch_size=128, pretrain_iters=50, lr=1e-2)
+                       batch_size=128, pretrain_iters=50, lr=1e-2, conjugate_steps=0)
 PLAIN_DEFAULTS = dict(potential="dense", init="linear", quadratic="auto", quadratic_g="auto", hidden=None, layers=3,
-                      batch_size=512, pretrain_iters=300, lr="auto")
+                      batch_size=512, pretrain_iters=300, lr="auto", conjugate_steps=5)
 _ARCH = ("potential", "init", "quadratic", "quadratic_g")
 
 #: the robust outlier cut of `moved_coordinates` (median + MOVED_K·MAD) and the displacement share it must carry

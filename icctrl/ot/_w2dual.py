@@ -62,7 +62,7 @@ class W2Dual(NeuralOTBase):
     def __init__(self, dim: int, *, potential: str = "dense", hidden: int | None = None, layers: int = 3,
                  rank: int = 1, activation: str = "celu", quadratic: float | str = "auto",
                  quadratic_g: float | str | None = None, init: str = "linear", lr: float | str = "auto",
-                 batch_size: int = 512, inner_iters: int = 3, conjugate_steps: int = 0, pretrain_iters: int = 300,
+                 batch_size: int = 512, inner_iters: int = 3, conjugate_steps: int = 5, pretrain_iters: int = 300,
                  lr_decay: bool = True, holdout: float = 0.1, check_every: int = 50, patience: int = 6,
                  tol: float = 2e-3, device: str | torch.device = "auto", seed: int = 0, verbose: bool = True,
                  standardize: bool = True):

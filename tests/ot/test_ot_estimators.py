@@ -256,16 +256,18 @@ def test_bad_inputs_raise_clear_errors():
         O.W2Dual(2, device="tpu")
 
 
-def test_the_default_learning_rate_follows_the_dimension():
-    """lr="auto": 1e-2 up to d = 32, 3e-3 above (the bare call at d = 64 diverged at 1e-2 on the W2 benchmark);
-    an explicit lr is kept, and the sparse potentials keep the 1e-2 of their study except in the dense switch."""
+def test_the_default_learning_rate_and_conjugate_steps():
+    """lr="auto": 1e-2 up to d = 32, 3e-3 above (the bare call at d = 64 diverged at 1e-2 on the W2 benchmark), and
+    5 conjugate steps; explicit values are kept, and the sparse potentials keep the lr 1e-2 and 0 conjugate steps of
+    their study except in the dense switch."""
     assert O.W2Dual(32).lr == 1e-2 and O.W2Dual(64).lr == 3e-3 and O.W2Dual(64, lr=0.02).lr == 0.02
     assert O.auto_lr(2) == 1e-2 and O.auto_lr(256) == 3e-3
+    assert O.W2Dual(8).conjugate_steps == 5 and O.W2Dual(8, conjugate_steps=0).conjugate_steps == 0
     sparse = O.SparseW2Dual(64)
-    assert sparse.lr == 1e-2
+    assert (sparse.lr, sparse.conjugate_steps) == (1e-2, 0)
     sparse._set_architecture(True)
-    assert sparse.lr == 3e-3
+    assert (sparse.lr, sparse.conjugate_steps) == (3e-3, 5)
     sparse._set_architecture(False)
-    assert sparse.lr == 1e-2
+    assert (sparse.lr, sparse.conjugate_steps) == (1e-2, 0)
     with pytest.raises(InvalidValueError, match="lr"):
         O.W2Dual(8, lr="fast")
