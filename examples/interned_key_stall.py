@@ -1,4 +1,4 @@
-"""The 10–20 ms solve that came once every few thousand solves, with and without `keep_keys`.
+"""The long solve that came once every few thousand solves, with and without `keep_keys`.
 
 Each conversion of a CasADi dictionary (solver stats, nlpsol results) interns its key strings; keys that nothing
 else holds were interned and freed again on every solve. The dummies this leaves in Python's table of interned

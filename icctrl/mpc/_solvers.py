@@ -158,9 +158,7 @@ class CasadiSolver:
         self._recheck = Duration()  # how long `_converged` takes: not started when it would end past the deadline
         if time_limit:  # measured once now, so that the first step's estimate exists
             w0, g0 = np.zeros(problem.w.numel()), np.zeros(problem.g.numel())
-            t_check = time.perf_counter()
-            self._converged({"x": w0, "lam_x": w0, "lam_g": g0}, np.zeros(problem.p.numel()))
-            self._recheck.add(time.perf_counter() - t_check)
+            self._timed_converged({"x": w0, "lam_x": w0, "lam_g": g0}, np.zeros(problem.p.numel()))
 
     #: Statuses whose iterate is accepted when it meets the KKT conditions (`_converged`).
     RECHECKED = ("User_Requested_Stop", "Search_Direction_Becomes_Too_Small")
@@ -189,6 +187,13 @@ class CasadiSolver:
         bad = np.where(at_lo & at_hi, False, np.where(at_lo, du < -tol, np.where(at_hi, du > tol, np.abs(du) > tol)))
         return not bool(np.any(bad))
 
+    def _timed_converged(self, sol, p) -> bool:
+        """`_converged`, its duration added to the recheck's expected length."""
+        t0 = time.perf_counter()
+        ok = self._converged(sol, p)
+        self._recheck.add(time.perf_counter() - t0)
+        return ok
+
     def solve(self, p: np.ndarray, v0: np.ndarray, deadline: float | None = None) -> SolveResult:
         """Solve from v0; with a time limit, stop by `deadline` (time.perf_counter; default: the limit from now)."""
         pb = self.problem
@@ -214,10 +219,8 @@ class CasadiSolver:
         status = str(stats.get("return_status", "unknown"))
         ok = bool(stats.get("success", False)) or status in self.OK
         if not ok and status in self.RECHECKED:
-            t_check = time.perf_counter()
-            if deadline is None or t_check + self._recheck.expected < deadline:
-                ok = self._converged(sol, p)
-                self._recheck.add(time.perf_counter() - t_check)
+            if deadline is None or time.perf_counter() + self._recheck.expected < deadline:
+                ok = self._timed_converged(sol, p)
             self._recheck.decay()
             if ok:
                 status = f"Solve_Succeeded (KKT conditions met at its {status})"

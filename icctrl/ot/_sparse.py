@@ -19,7 +19,7 @@ from icctrl.ot._w2dual import W2Dual
 SPARSE_DEFAULTS = dict(potential="icnn", init="identity", quadratic=0.5, quadratic_g=1.0, hidden=64, layers=2,
                        batch_size=128, pretrain_iters=50, lr=1e-2, conjugate_steps=0)
 PLAIN_DEFAULTS = dict(potential="dense", init="linear", quadratic="auto", quadratic_g="auto", hidden=None, layers=3,
-                      batch_size=512, pretrain_iters=300, lr="auto", conjugate_steps=5)
+                      batch_size=512, pretrain_iters=300, conjugate_steps=5)
 _ARCH = ("potential", "init", "quadratic", "quadratic_g")
 
 #: the robust outlier cut of `moved_coordinates` (median + MOVED_K·MAD) and the displacement share it must carry
@@ -101,7 +101,7 @@ class SparseW2Dual(W2Dual):
         self._plain_ok = not any(k in given for k in _ARCH) and "activation" not in kwargs
         super().__init__(dim, **{**SPARSE_DEFAULTS, **given}, **kwargs)
         self._sparse_arch = {k: getattr(self, k) for k in SPARSE_DEFAULTS}
-        self._plain_arch = {**PLAIN_DEFAULTS, **given}
+        self._plain_arch = {**PLAIN_DEFAULTS, "lr": auto_lr(dim), **given}
         if shift_start and self.potential != "icnn":
             raise InvalidValueError("shift_start=True needs potential='icnn' (its linear output term carries the "
                                     "shift); pass shift_start=False for the dense potential")
@@ -164,7 +164,7 @@ class SparseW2Dual(W2Dual):
         """The sparse potentials (ICNN, g = ½‖u‖² + ICNN, a pooled centring) or, with `plain`, W2Dual's defaults."""
         arch = self._plain_arch if plain else self._sparse_arch
         for k, v in arch.items():
-            setattr(self, k, auto_lr(self.dim) if (k, v) == ("lr", "auto") else v)
+            setattr(self, k, v)
         self._q = tuple(0.0 if q == "auto" else q for q in (self.quadratic, self.quadratic_g))
         self.separate_centering = plain
         self._plain = plain

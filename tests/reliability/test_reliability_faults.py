@@ -376,7 +376,7 @@ def test_an_iterate_the_wall_clock_stops_at_is_kept_when_it_is_converged(solver)
 
 def test_the_kkt_recheck_is_not_started_when_it_would_end_past_the_deadline():
     """A stop by the wall clock leads to the KKT recheck; a recheck that cannot end by the deadline is skipped
-    (it cost 0.5-1.8 ms on the convex controller, past its deadline), and the expected length exists from the start."""
+    (on the convex controller it could end past the deadline), and the expected length exists from the start."""
     ctrl = default_controller("cstr", "first_principles", solver="sqp", horizon=4, time_limit=1.0)
     be, pb = ctrl.backend, ctrl.problem
     assert be._recheck.expected > 0  # measured when the solver was built
@@ -396,7 +396,7 @@ def test_the_kkt_recheck_is_not_started_when_it_would_end_past_the_deadline():
 
 def test_the_keys_of_the_dictionaries_casadi_returns_each_solve_stay_interned():
     """Each conversion of a CasADi dictionary interns its keys; keys nothing held were interned and freed on every
-    solve, and the dummies this left made Python rebuild its table of interned strings (10-20 ms in one solve)."""
+    solve, and the dummies this left made Python rebuild its table of interned strings inside one solve."""
     import sys
 
     from icctrl.mpc._deadline import _KEYS
