@@ -23,6 +23,7 @@ def _new_record(x0: np.ndarray) -> dict:
     return {"start": x0.tolist(), "steps_run": 0, "settled": False, "cost": 0.0, "successes": 0,
             "fallbacks": 0, "extrapolating": 0, "statuses": Counter(), "fallback_reasons": Counter(), "nan_actions": 0,
             "violations": Counter(), "solve_times": [], "worst_step_ms": 0.0, "worst_step_cpu_ms": 0.0,
+            "worst_step_at": None,
             "unhandled": None, "error": None, "error_kind": None, "v_start": None, "v_end": None, "in_band": []}
 
 
@@ -123,8 +124,9 @@ def soak_episode(plant, controller, x0, steps: int, *, settle_tol=None, cost=Non
             t0, cpu0 = time.perf_counter(), time.thread_time()
             u, info = _measure_and_step(controller, injection, k, x)
             wall = (time.perf_counter() - t0) * 1e3
-            if wall > rec["worst_step_ms"]:  # and the CPU time this thread spent in it: less when the core was taken
+            if wall > rec["worst_step_ms"]:  # its CPU time (less when the core was taken) and when it began (epoch s)
                 rec["worst_step_ms"], rec["worst_step_cpu_ms"] = wall, (time.thread_time() - cpu0) * 1e3
+                rec["worst_step_at"] = time.time() - wall * 1e-3
             _record_info(rec, info)
             u = _check_action(rec, plant, u, k)
             if u is None:

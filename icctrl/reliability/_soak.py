@@ -3,8 +3,10 @@ fallbacks per controller; the figures behind `icctrl soak`."""
 
 from __future__ import annotations
 
+import bisect
 import gc
 import json
+import os
 import re
 import sys
 import time
@@ -121,7 +123,7 @@ def episode_task(task: dict) -> dict:
         warnings.simplefilter("ignore", ExtrapolationWarning)
         rec = soak_episode(plant, ctrl, np.asarray(task["x0"], dtype=float), task["steps"],
                            settle_tol=CSTR_SETTLE, cost=_cost(plant), injection=inj)
-    rec.update(base, meta=_controller_meta(ctrl))
+    rec.update(base, meta=_controller_meta(ctrl), pid=os.getpid())
     return rec
 
 
@@ -236,15 +238,46 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
 _STEP = re.compile(r"^step \d+: ")
 
 
-def _latency(recs: list[dict]) -> dict:
-    """Worst wall time of a `step` call (ms) against the solver time limit of the same episodes, and the CPU time the
-    loop's thread spent in the step most over its limit (far less than its wall time: the core was taken away)."""
+def _latency(recs: list[dict], timeline: Timeline | None = None) -> dict:
+    """Worst wall time of a `step` call (ms) against the solver time limit of the same episodes; the CPU time the
+    loop's thread spent in the step most over its limit (far less than its wall time: the core was taken away); and,
+    with the run's `timeline`, the slowest step of another worker's episode that overlapped it in time."""
     worst = max((r.get("worst_step_ms", 0.0) for r in recs), default=None)
     limited = [r for r in recs if r.get("time_limit_ms") and "worst_step_ms" in r]
     top = max(limited, key=lambda r: r["worst_step_ms"] - r["time_limit_ms"], default=None)
-    return {"max": worst, "limit": max((r["time_limit_ms"] for r in limited), default=None),
-            "max_over_limit": None if top is None else top["worst_step_ms"] - top["time_limit_ms"],
-            "cpu_at_max_over_limit": None if top is None else top.get("worst_step_cpu_ms")}
+    out = {"max": worst, "limit": max((r["time_limit_ms"] for r in limited), default=None),
+           "max_over_limit": None if top is None else top["worst_step_ms"] - top["time_limit_ms"],
+           "cpu_at_max_over_limit": None if top is None else top.get("worst_step_cpu_ms")}
+    if timeline is not None:
+        out["other_worker_at_max"] = None if top is None else timeline.overlapping(top)
+    return out
+
+
+class Timeline:
+    """The episodes' slowest steps in time order, to ask whether another worker was held up at the same moment (a
+    stall of the whole machine) while one step ran over its limit."""
+
+    #: no `step` call lasts longer than this (s): the window searched before a step's start
+    LONGEST_S = 10.0
+
+    def __init__(self, recs: list[dict]):
+        steps = sorted((r["worst_step_at"], r) for r in recs if r.get("worst_step_at") is not None and "pid" in r)
+        self._starts = [t for t, _ in steps]
+        self._recs = [r for _, r in steps]
+
+    def overlapping(self, rec: dict) -> dict | None:
+        """The slowest step of another process's episode whose time overlaps `rec`'s slowest step, as
+        {"wall_ms", "cpu_ms", "controller", "fault"} (the one that waited longest: wall − CPU), or None."""
+        at = rec.get("worst_step_at")
+        if at is None or "pid" not in rec:
+            return None
+        end = at + rec["worst_step_ms"] * 1e-3
+        lo, hi = bisect.bisect_left(self._starts, at - self.LONGEST_S), bisect.bisect_right(self._starts, end)
+        hits = [r for r in self._recs[lo:hi] if r["pid"] != rec["pid"]
+                and r["worst_step_at"] + r["worst_step_ms"] * 1e-3 > at]
+        best = max(hits, key=lambda r: r["worst_step_ms"] - r.get("worst_step_cpu_ms", 0.0), default=None)
+        return None if best is None else {"wall_ms": best["worst_step_ms"], "cpu_ms": best.get("worst_step_cpu_ms"),
+                                          "controller": best["controller"], "fault": best.get("fault")}
 
 
 def _add(acc: Counter, counts: dict | None) -> None:
@@ -253,8 +286,9 @@ def _add(acc: Counter, counts: dict | None) -> None:
         acc[k] = acc.get(k, 0) + c
 
 
-def _totals(recs: list[dict]) -> dict:
-    """The counts of a list of episode records (one pass over them)."""
+def _totals(recs: list[dict], timeline: Timeline | None = None) -> dict:
+    """The counts of a list of episode records (one pass over them); `timeline` (all the run's records) places the
+    worst step over its limit beside the other workers' steps."""
     viol, status, reasons = Counter(), Counter(), Counter()
     times: list[float] = []
     settle, costs = [], []
@@ -319,7 +353,7 @@ def _totals(recs: list[dict]) -> dict:
         "solve_ms": {"median": float(np.median(t)), "p99": float(np.percentile(t, 99)),
                      "max": float(t.max())} if t.size else None,
         "worst_step_ms": max((r.get("worst_step_ms", 0.0) for r in recs), default=None),
-        "latency_ms": _latency(recs),
+        "latency_ms": _latency(recs, timeline),
         "mean_cost": float(np.mean(costs)) if costs else None,
     }
 
@@ -341,20 +375,22 @@ def summarize(recs: list[dict], config: dict, wall_s: float, complete: bool) -> 
 
     recs = sorted(recs, key=lambda r: (config["faults"].index(r.get("fault", "nominal")), r["index"],
                                        config["controllers"].index(r["controller"])))
-    out = _totals(recs)
+    timeline = Timeline(recs)
+    out = _totals(recs, timeline)
     meta = {r["controller"]: r["meta"] for r in recs if r.get("meta")}
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in recs:  # grouped in one pass: a soak of 1000 starts holds 50 000 records
         cells.setdefault((r.get("fault", "nominal"), r["controller"]), []).append(r)
     out["per_controller"] = {
-        name: {**meta.get(name, {}), **_totals([r for f in config["faults"] for r in cells.get((f, name), [])])}
+        name: {**meta.get(name, {}),
+               **_totals([r for f in config["faults"] for r in cells.get((f, name), [])], timeline)}
         for name in config["controllers"]}
     out["by_fault"] = {}
     for fault in config["faults"]:
         out["by_fault"][fault] = {}
         for name in config["controllers"]:
             sub, nominal = cells.get((fault, name), []), cells.get(("nominal", name), [])
-            row = _totals(sub)
+            row = _totals(sub, timeline)
             row["cost_degradation"] = _cost_degradation(sub, nominal) if "nominal" in config["faults"] else None
             out["by_fault"][fault][name] = row
     exc = [{"controller": r["controller"], "fault": r.get("fault", "nominal"), "start_index": r["index"],

@@ -16,8 +16,8 @@ import pytest
 from icctrl.errors import InvalidValueError
 from icctrl.reliability import RecordStore, run_tasks, soak
 
-#: Timing fields differ between runs; everything else in an episode record must be identical.
-TIMING = ("solve_times", "worst_step_ms", "worst_step_cpu_ms")
+#: Timing fields and the worker's pid differ between runs; everything else in an episode record must be identical.
+TIMING = ("solve_times", "worst_step_ms", "worst_step_cpu_ms", "worst_step_at", "pid")
 KW = dict(controllers=("first_principles",), steps=6, horizon=3, faults="nominal,sensor_noise,parameter_drift")
 
 

@@ -411,6 +411,32 @@ def test_the_keys_of_the_dictionaries_casadi_returns_each_solve_stay_interned():
             assert {"lam_p", "lam_x", "lam_g"} <= _KEYS  # the nlpsol result's keys as well
 
 
+def test_no_casadi_solve_computes_the_parameters_multipliers():
+    """nlpsol's default computes the parameters' multipliers after each solve (a reverse pass through the model,
+    after the deadline's last check); nothing uses them, so no back-end asks for them."""
+    for solver in ("sqp", "ipopt"):
+        ctrl = default_controller("cstr", "first_principles", solver=solver, horizon=3)
+        nlpsol, results = ctrl.backend.solver, []
+        ctrl.backend.solver = _Recording(nlpsol, results)
+        ctrl.step(X0)
+        assert results and np.all(np.isnan(np.asarray(results[0]["lam_p"]))), solver
+        assert np.all(np.isfinite(np.asarray(results[0]["x"]))), solver
+
+
+class _Recording:
+    """An nlpsol function that keeps what it returns."""
+
+    def __init__(self, fn, results: list):
+        self._fn, self._results = fn, results
+
+    def __call__(self, **kw):
+        self._results.append(self._fn(**kw))
+        return self._results[-1]
+
+    def stats(self):
+        return self._fn.stats()
+
+
 def test_sqp_at_its_optimum_succeeds_though_its_line_search_stalls():
     """At the steady state the cold start is optimal; sqpmethod's first QP step is zero, its line search fails and
     leaves the slack's bound multiplier stale, so it reports a too-small step. The KKT test recomputes that
