@@ -44,7 +44,7 @@ SQP_CONVEX_QP_MAX_ITER = 50
 
 
 #: nlpsol options of every CasADi back-end. The multipliers of the parameters (the measured state, references) are
-#: never used, and nlpsol computes them after each solve by default: a reverse pass through the model, 0.2-0.3 ms per
+#: never used, and nlpsol computes them after each solve by default: a reverse pass through the model, 0.2-0.35 ms per
 #: solve of the convex controller, after the deadline's last check (`examples/after_stop.py`).
 NLPSOL_COMMON = {"calc_lam_p": False}
 #: Ipopt's warm-start settings: start the barrier small and keep the shifted plan and multipliers where they are

@@ -261,9 +261,9 @@ class Timeline:
     LONGEST_S = 10.0
 
     def __init__(self, recs: list[dict]):
-        steps = sorted((r["worst_step_at"], r) for r in recs if r.get("worst_step_at") is not None and "pid" in r)
-        self._starts = [t for t, _ in steps]
-        self._recs = [r for _, r in steps]
+        self._recs = sorted((r for r in recs if r.get("worst_step_at") is not None and "pid" in r),
+                            key=lambda r: r["worst_step_at"])
+        self._starts = [r["worst_step_at"] for r in self._recs]
 
     def overlapping(self, rec: dict) -> dict | None:
         """The slowest step of another process's episode whose time overlaps `rec`'s slowest step, as

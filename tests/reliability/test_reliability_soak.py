@@ -196,11 +196,12 @@ def test_the_timeline_finds_another_workers_step_held_up_at_the_same_moment():
     top = _slow_step(1, 100.0, 6.0, 0.5)  # 100.000–100.006 s
     recs = [top,
             _slow_step(1, 100.001, 5.0, 0.1),  # same process: not another worker
+            _slow_step(3, 100.001, 0.5, 0.5),  # starts at the same instant as the one above; did not wait
             _slow_step(2, 99.990, 5.0, 4.9),  # another worker, ended before top began
             _slow_step(2, 100.004, 3.0, 2.9, controller="a"),  # overlaps, did its own work
             _slow_step(2, 99.9999, 5.0, 0.2, controller="b"),  # overlaps, waited 4.8 ms: the one reported
             {"pid": 3, "worst_step_at": None, "worst_step_ms": 0.0}]
     assert Timeline(recs).overlapping(top) == {"wall_ms": 5.0, "cpu_ms": 0.2, "controller": "b",
                                                "fault": "time_limit_cut"}
-    assert Timeline(recs[:3]).overlapping(top) is None
+    assert Timeline([top, recs[1], recs[3]]).overlapping(top) is None  # its own process, and one that had ended
     assert Timeline(recs).overlapping({"worst_step_ms": 1.0}) is None  # a record without a time or process
