@@ -9,6 +9,9 @@ Variants (everything else is the bare call `W2Dual(d).fit(x, y)` of examples/ot_
 - `preconditioned`: each conjugate step is x ← x − s·(∇f(x) − y)·A⁻¹ with A the start (Bures) map, s halved per
   sample on a rejected step, instead of the scalar step 1/λ_max(A) (A's eigenvalue ratio is 0.014 at d = 64);
 - `forced_decay`: the learning rate also drops tenfold at 60 % and 80 % of the budget when no plateau did;
+- `scheduled`: no plateau test and no early stop: every one of `--iters` f steps, the learning rate ÷10 at 60 % and
+  85 % of them (the supervised schedule below): whether the dual, given that many steps, gets where the regression
+  does;
 - `conjugate_of_g`: the bare fit, then the forward map (∇g)⁻¹(x), solved by L-BFGS from ∇f(x), and the inverse
   map (∇f)⁻¹(y) from ∇g(y);
 - `samples`: the bare call on `--n-train` samples of each measure instead of 20 000;
@@ -90,6 +93,22 @@ class ForcedDecay(W2Dual):
         return plateau
 
 
+class Scheduled(W2Dual):
+    """The whole budget, lr ÷10 at 60 % and 85 % of it; the held-out checks only test for divergence."""
+
+    def _train(self, p_data, q_data, p_hold, q_hold, iters):
+        self._budget, self._drops = iters, 0
+        return super()._train(p_data, q_data, p_hold, q_hold, iters)
+
+    def _check(self, it, hold, second):
+        super()._check(it, hold, second)  # the divergence tests; its plateau verdict is not used
+        frac = (it + 1) / self._budget
+        if (self._drops == 0 and frac >= 0.6) or (self._drops == 1 and frac >= 0.85):
+            self._drops += 1
+            return True
+        return False
+
+
 def _inverse_of_gradient(net, u: torch.Tensor, start: torch.Tensor, steps: int) -> torch.Tensor:
     """argmax_v ⟨u, v⟩ − net(v) per row, i.e. (∇net)⁻¹(u), by L-BFGS from `start`."""
     v = start.clone().requires_grad_(True)
@@ -166,7 +185,8 @@ def supervised(d: int, iters: int, lr: float = 1e-2, n: int = 200_000) -> list[d
     return records
 
 
-VARIANTS = {"reversed": Reversed, "preconditioned": Preconditioned, "forced_decay": ForcedDecay}
+VARIANTS = {"reversed": Reversed, "preconditioned": Preconditioned, "forced_decay": ForcedDecay,
+            "scheduled": Scheduled}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,8 @@ import numpy as np
 
 from icctrl.convexity import Sym, Tracer, run_trace
 from icctrl.convexity._lattice import C, M, S
-from icctrl.errors import ShapeError
-from icctrl.export import to_casadi
+from icctrl.errors import ShapeError, UnknownNameError
+from icctrl.export import second_order, to_casadi
 
 
 class Predictor:
@@ -161,6 +161,17 @@ class HorizonModel(Predictor):
             y = self.f(ca.horzcat(x0.T, ca.vec(U.T).T))
             return ca.reshape(y, self.n_out, U.shape[0]).T
         return self.f(ca.horzcat(ca.repmat(x0.T, U.shape[0], 1), U))
+
+    def second_order(self) -> ca.Function:
+        """(x0, u = vec(Uᵀ), mu) → (y = vec(Yᵀ), ∂y/∂u, ∂²⟨mu, y⟩/∂u²) of a flat model's predictions, read from its
+        layers (icctrl.export.second_order)."""
+        if not self.flat:
+            raise UnknownNameError(f"{self.label}: second_order() reads flat horizon models only")
+        N, nx, nu = self.N, self.nx, self.nu
+        x0, u, mu = ca.MX.sym("x0", nx), ca.MX.sym("u", N * nu), ca.MX.sym("mu", N * self.n_out)
+        so = second_order(self.model, 1, [(0, nx + k) for k in range(N * nu)])
+        return ca.Function("prediction_second_order", [x0, u, mu], so(ca.horzcat(x0.T, u.T), mu),
+                           ["x0", "u", "mu"], ["y", "A", "H"])
 
     def trace(self, tr, x0, us):
         if self.flat:

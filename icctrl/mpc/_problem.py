@@ -226,7 +226,7 @@ class MPCProblem:
         U = ca.repmat(ca.DM(self.u_mid).T, N, 1) + V * ca.repmat(ca.DM(self.u_half).T, N, 1)
         w, g, lbg, ubg = [ca.vec(V)], [], [], []
         self._w_size = N * nu
-        self.dynamics = None
+        self.dynamics = self.prediction = None
         if self.shooting == "multiple":
             # lifted states: one period per block, so derivatives stay block-sparse (N small Hessians instead of
             # one dense Hessian through the whole chained rollout)
@@ -245,6 +245,7 @@ class MPCProblem:
             self._w_size += N * nx
         else:
             Y = predict(self.predictor, x0, U, D)
+            self.prediction = (Y, U, x0)  # for a Hessian from the predictor's layers (`structured_hessian`)
             if self.predictor.kind == "state":
                 Y = Y + ca.repmat(bias.T, N, 1)
         self.n_states = N * nx if self.shooting == "multiple" else 0

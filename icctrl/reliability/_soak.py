@@ -23,6 +23,7 @@ from icctrl.mpc._defaults import CSTR_SETTLE
 from icctrl.reliability._engine import RecordStore, run_tasks
 from icctrl.reliability._episode import soak_episode
 from icctrl.reliability._faults import FAULTS, fault_names
+from icctrl.reliability._progress import Progress
 
 #: Controllers a soak runs by default: the shipped IC-LSTM and the first-principles NMPC of the papers.
 SOAK_CONTROLLERS = ("iclstm", "first_principles")
@@ -30,9 +31,8 @@ SOAK_CONTROLLERS = ("iclstm", "first_principles")
 MAX_EXCEPTION_RECORDS = 100
 PLANTS = ("cstr",)
 CALIBRATION = "calibration.json"
-#: Fewest seconds between two progress rewrites of the JSON: each summarises every record so far in the parent, a
-#: third process on the workers' cores while it runs.
-PROGRESS_S = 300.0
+#: Fewest seconds between two progress rewrites of the JSON (running counts, `Progress`).
+PROGRESS_S = 30.0
 
 _CACHE: dict = {}  # per process: controllers compiled once, keyed by everything that defines them
 
@@ -162,8 +162,9 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
     controller, the fallback reasons and the exception messages. Episodes run in `workers` local processes
     (`jobs` is the older name) or on the Dask cluster at `cluster`. With `out`, each episode's record is
     appended to out/records.jsonl as it finishes, and a rerun with the same arguments resumes where a
-    killed run stopped. While it runs, `json_path` is rewritten every `save_every` starts (all their controllers and
-    faults), at most once every PROGRESS_S seconds ("complete": false).
+    killed run stopped. While it runs, `json_path` holds running counts (`Progress`, "complete": false), rewritten
+    every `save_every` starts (all their controllers and faults), at most once every PROGRESS_S seconds; the full
+    summary is computed once the workers are done.
     `plot` writes the per-fault figure (settled share, cost against nominal, settle steps, latency) there.
     """
     starts, steps = _positive_int(starts, "starts"), _positive_int(steps, "steps")
@@ -207,11 +208,16 @@ def soak(plant: str = "cstr", starts: int = 20, *, controllers=SOAK_CONTROLLERS,
     per_start = len(controllers) * len(fault_list)
     last_write = [time.perf_counter()]
 
+    progress = Progress(config)
+    for rec in recs.values():
+        progress.add(rec)
+
     def on_record(rec):
         recs[rec["key"]] = rec
+        progress.add(rec)
         due = len(recs) % (save_every * per_start) == 0 and time.perf_counter() - last_write[0] >= PROGRESS_S
         if json_path and due and len(recs) < len(tasks):
-            write_json(json_path, summarize(list(recs.values()), config, time.perf_counter() - t0, False))
+            write_json(json_path, progress.summary(time.perf_counter() - t0))
             last_write[0] = time.perf_counter()
 
     _CACHE.clear()

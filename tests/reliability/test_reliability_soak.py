@@ -148,6 +148,31 @@ def test_an_interrupted_soak_keeps_its_figures(tmp_path, monkeypatch):
     assert out["complete"] is False and out["starts_done"] == 2 and out["episodes"] == 2
 
 
+def test_a_soak_in_progress_writes_running_counts_and_summarises_once(tmp_path, monkeypatch):
+    """The full summary reads every record: it runs once, after the episodes, never while workers run."""
+    import icctrl.reliability._soak as S
+
+    monkeypatch.setattr(defaults, "default_controller", lambda plant, name, **kw: Scripted(lambda k, x: PLANT.u_ss))
+    monkeypatch.setattr(S, "PROGRESS_S", 0.0)
+    calls, written = {"n": 0}, []
+    full = S.summarize
+
+    def counting(*a, **k):
+        calls["n"] += 1
+        return full(*a, **k)
+
+    def write(path, obj):
+        written.append(json.loads(json.dumps(obj, default=str)))
+
+    monkeypatch.setattr(S, "summarize", counting)
+    monkeypatch.setattr(S, "write_json", write)
+    out = soak("cstr", 4, controllers=("fake",), steps=2, json_path=tmp_path / "s.json", save_every=1,
+               progress=False)
+    partial = [w for w in written if w["complete"] is False]
+    assert calls["n"] == 1 and out["complete"] and len(partial) == 3
+    assert [w["episodes"] for w in partial] == [1, 2, 3] and partial[-1]["starts_done"] == 3
+
+
 @pytest.mark.parametrize("kw, err, needle", [
     ({"starts": 0}, InvalidValueError, "starts"), ({"steps": -1}, InvalidValueError, "steps"),
     ({"plant": "pv"}, UnknownNameError, "'pv'"), ({"controllers": ()}, InvalidValueError, "controllers"),
