@@ -22,6 +22,7 @@ Variants (everything else is the bare call `W2Dual(d).fit(x, y)` of examples/ot_
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dims", nargs="+", type=int, default=[16])
     ap.add_argument("--iters", type=int, default=None, help="cap on f steps (supervised: its steps, default 3000)")
     ap.add_argument("--n-train", type=int, default=200_000, help="samples of each measure for --variant samples")
+    ap.add_argument("--settings", default="{}", help="JSON of W2Dual settings for the variants")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -210,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 B.METHODS["w2dual"] = VARIANTS[args.variant]
             b = O.w2bench(d)
-            runs += B.run_pair("w2bench", d, b.sample, b.true_map, ["w2dual"], args.iters, "cpu")
+            runs += B.run_pair("w2bench", d, b.sample, b.true_map, ["w2dual"], args.iters, "cpu",
+                               settings=json.loads(args.settings))
         if args.json:
-            write_json(args.json, {"variant": args.variant, "n_train": B.N_TRAIN, "runs": runs})
+            write_json(args.json, {"variant": args.variant, "n_train": B.N_TRAIN, "settings": json.loads(args.settings),
+                                   "runs": runs})
     return 0
 
 
