@@ -77,12 +77,16 @@ class Preconditioned(W2Dual):
         return x
 
 
-class ForcedDecay(W2Dual):
-    """The plateau schedule, plus drops at 60 % and 80 % of the budget when no plateau came first."""
+class _Budgeted(W2Dual):
+    """A W2Dual that knows its budget and counts the learning-rate drops it forced."""
 
     def _train(self, p_data, q_data, p_hold, q_hold, iters):
         self._budget, self._drops = iters, 0
         return super()._train(p_data, q_data, p_hold, q_hold, iters)
+
+
+class ForcedDecay(_Budgeted):
+    """The plateau schedule, plus drops at 60 % and 80 % of the budget when no plateau came first."""
 
     def _check(self, it, hold, second):
         plateau = super()._check(it, hold, second)
@@ -94,12 +98,8 @@ class ForcedDecay(W2Dual):
         return plateau
 
 
-class Scheduled(W2Dual):
+class Scheduled(_Budgeted):
     """The whole budget, lr ÷10 at 60 % and 85 % of it; the held-out checks only test for divergence."""
-
-    def _train(self, p_data, q_data, p_hold, q_hold, iters):
-        self._budget, self._drops = iters, 0
-        return super()._train(p_data, q_data, p_hold, q_hold, iters)
 
     def _check(self, it, hold, second):
         super()._check(it, hold, second)  # the divergence tests; its plateau verdict is not used

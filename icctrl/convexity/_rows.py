@@ -86,6 +86,11 @@ class RowDomain(Domain):
             rows.append(parts[0] if len(parts) == 1 else self.concat(parts))
         return RowValue(ids.shape, rows)
 
+    def pair(self, a, b) -> tuple:
+        """(shape, rows of a, rows of b) of a binary op's operands, either of which may be a concrete tensor."""
+        shape = a.shape if isinstance(a, RowValue) else b.shape
+        return shape, self.rows_of(a, shape), self.rows_of(b, shape)
+
     def rows_of(self, v, shape) -> list:
         """Rows of an abstract value, or of a concrete tensor already broadcast to `shape`."""
         return v.rows if isinstance(v, RowValue) else [self.lift(r) for r in concrete_rows(v)]

@@ -32,17 +32,13 @@ class CasadiDomain(RowDomain):
     def lift(self, vec):
         return ca.DM(vec)
 
-    def _pair(self, a, b):
-        shape = a.shape if isinstance(a, RowValue) else b.shape
-        return shape, self.rows_of(a, shape), self.rows_of(b, shape)
-
     def unary(self, f, x, node):
         if f.casadi is None:
             raise UnknownNameError(f"no CasADi form for {label(node, self.name)}: {f.name}")
         return RowValue(x.shape, [f.casadi(r) for r in x.rows])
 
     def add(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, ra, rb = self.pair(a, b)
         return RowValue(shape, [self._plus(p, q) for p, q in zip(ra, rb)])
 
     def _parts(self, r):
@@ -66,11 +62,11 @@ class CasadiDomain(RowDomain):
         return out
 
     def mul(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, ra, rb = self.pair(a, b)
         return RowValue(shape, [p * q for p, q in zip(ra, rb)])
 
     def maximum(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, ra, rb = self.pair(a, b)
         return RowValue(shape, [ca.fmax(p, q) for p, q in zip(ra, rb)])
 
     def matmul(self, x, m, node):
@@ -88,17 +84,22 @@ class CasadiDomain(RowDomain):
         raise UnknownNameError(f"no CasADi form for {label(node, self.name)}: {why}")
 
 
-def translate(model: torch.nn.Module, xs: list) -> list:
-    """The model's forward on CasADi column vectors x_t (one per time step), read from its graph."""
+def read_rows(model: torch.nn.Module, rows: list, domain: RowDomain):
+    """The model's forward on one input row per time step, read from its graph in `domain`."""
     from icctrl.convexity._certify import example_shape
 
-    shape = example_shape(model, len(xs))
+    shape = example_shape(model, len(rows))
     try:
         graph = capture(model, shape)
     except GraphError as exc:
         raise UnknownNameError(f"no CasADi export: {exc}") from exc
-    x = RowValue(shape, list(xs) if len(shape) == 3 else [xs[0]])
-    y = interpret(graph, graph.state(model), x, CasadiDomain(type(model).__name__))
+    x = RowValue(shape, list(rows) if len(shape) == 3 else [rows[0]])
+    return interpret(graph, graph.state(model), x, domain)
+
+
+def translate(model: torch.nn.Module, xs: list) -> list:
+    """The model's forward on CasADi column vectors x_t (one per time step), read from its graph."""
+    y = read_rows(model, xs, CasadiDomain(type(model).__name__))
     if not isinstance(y, RowValue):  # the output does not depend on the input
         y = CasadiDomain("").const(torch.as_tensor(y, dtype=torch.float64))
     grid, L = layout(y.shape)

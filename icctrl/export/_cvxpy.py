@@ -37,10 +37,6 @@ class CvxpyDomain(RowDomain):
     def lift(self, vec):
         return np.asarray(vec, dtype=float)
 
-    def _pair(self, a, b):
-        shape = a.shape if isinstance(a, RowValue) else b.shape
-        return shape, self.rows_of(a, shape), self.rows_of(b, shape)
-
     def _refuse(self, node, why):
         raise NotConvexError(f"no cvxpy form for {label(node, self.name)}: {why}")
 
@@ -59,7 +55,7 @@ class CvxpyDomain(RowDomain):
         return RowValue(x.shape, rows)
 
     def add(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, ra, rb = self.pair(a, b)
         return RowValue(shape, [p + q for p, q in zip(ra, rb)])
 
     def mul(self, a, b, node):
@@ -69,7 +65,7 @@ class CvxpyDomain(RowDomain):
         return RowValue(x.shape, [cp.multiply(c, r) for c, r in zip(self.rows_of(k, x.shape), x.rows)])
 
     def maximum(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, ra, rb = self.pair(a, b)
         return RowValue(shape, [cp.maximum(p, q) for p, q in zip(ra, rb)])
 
     def matmul(self, x, m, node):

@@ -16,10 +16,10 @@ import casadi as ca
 import numpy as np
 import torch
 
-from icctrl.convexity import GraphError, capture, interpret
 from icctrl.convexity._read import label
 from icctrl.convexity._rows import RowDomain, RowValue
 from icctrl.errors import UnknownNameError
+from icctrl.export._casadi import read_rows
 
 
 class Dual:
@@ -83,10 +83,6 @@ class SecondOrderDomain(RowDomain):
     def lift(self, vec):
         return Dual(ca.DM(vec))
 
-    def _pair(self, a, b):
-        shape = a.shape if isinstance(a, RowValue) else b.shape
-        return shape, self.rows_of(a, shape), self.rows_of(b, shape)
-
     def _derivatives(self, f, n: int) -> ca.Function:
         """h, h', h'' of an elementwise op on length-n vectors, by CasADi's AD of its CasADi form."""
         key = (f.name, n)
@@ -112,21 +108,24 @@ class SecondOrderDomain(RowDomain):
             rows.append(Dual(h + e, _cols(d1, r.J)))
         return RowValue(x.shape, rows)
 
-    def add(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
-        out = []
+    def _rows2(self, a, b):
+        """(shape, row pairs) of a binary op, a scalar row broadcast to the other's length."""
+        shape, ra, rb = self.pair(a, b)
+        pairs = []
         for p, q in zip(ra, rb):
             n = max(p.n, q.n)
-            p, q = _expand(p, n), _expand(q, n)
-            out.append(Dual(p.v + q.v, _add(p.J, q.J)))
-        return RowValue(shape, out)
+            pairs.append((_expand(p, n), _expand(q, n)))
+        return shape, pairs
+
+    def add(self, a, b, node):
+        shape, pairs = self._rows2(a, b)
+        return RowValue(shape, [Dual(p.v + q.v, _add(p.J, q.J)) for p, q in pairs])
 
     def mul(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, pairs = self._rows2(a, b)
         out = []
-        for p, q in zip(ra, rb):
-            n = max(p.n, q.n)
-            p, q = _expand(p, n), _expand(q, n)
+        for p, q in pairs:
+            n = p.n
             J = _add(None if p.J is None else _cols(q.v, p.J), None if q.J is None else _cols(p.v, q.J))
             v = p.v * q.v
             if p.J is not None and q.J is not None:
@@ -137,11 +136,10 @@ class SecondOrderDomain(RowDomain):
         return RowValue(shape, out)
 
     def maximum(self, a, b, node):
-        shape, ra, rb = self._pair(a, b)
+        shape, pairs = self._rows2(a, b)
         out = []
-        for p, q in zip(ra, rb):
-            n = max(p.n, q.n)
-            p, q = _expand(p, n), _expand(q, n)
+        for p, q in pairs:
+            n = p.n
             J = None
             if p.J is not None or q.J is not None:
                 first = p.v >= q.v  # 1 where p is the maximum: its Jacobian (the kink has measure zero)
@@ -179,14 +177,7 @@ def second_order(model: torch.nn.Module, window: int, seeds: list[tuple[int, int
                  ) -> ca.Function:
     """`casadi.Function` (X (window × n_in), mu (window·n_out)) → (y, A, H): y = the outputs row by row (vec of
     Yᵀ), A = ∂y/∂s, H = ∂²⟨mu, y⟩/∂s², where s are the entries X[t, c] of `seeds`, in that order."""
-    from icctrl.convexity._certify import example_shape
-
     n_in, s = int(model.n_in), len(seeds)
-    shape = example_shape(model, window)
-    try:
-        graph = capture(model, shape)
-    except GraphError as exc:
-        raise UnknownNameError(f"no CasADi export: {exc}") from exc
     X = ca.MX.sym("X", window, n_in)
     rows = []
     for t in range(window):
@@ -196,8 +187,7 @@ def second_order(model: torch.nn.Module, window: int, seeds: list[tuple[int, int
                 J[c, k] = 1.0
         rows.append(Dual(X[t, :].T, ca.DM(J) if J.any() else None))
     dom = SecondOrderDomain(type(model).__name__, s)
-    x = RowValue(shape, rows if len(shape) == 3 else rows[:1])
-    out = interpret(graph, graph.state(model), x, dom)
+    out = read_rows(model, rows, dom)
     if not isinstance(out, RowValue):
         raise UnknownNameError(f"{type(model).__name__}: the output does not depend on the input")
     y = ca.vertcat(*[r.v for r in out.rows])

@@ -424,8 +424,8 @@ class TangentDomain(RowDomain):
         return RowValue(x.shape, rows)
 
     def _pairs(self, a, b):
-        shape = a.shape if isinstance(a, RowValue) else b.shape
-        return shape, zip(self.rows_of(a, shape), self.rows_of(b, shape))
+        shape, ra, rb = self.pair(a, b)
+        return shape, zip(ra, rb)
 
     def add(self, a, b, node):
         shape, pairs = self._pairs(a, b)
